@@ -1,0 +1,155 @@
+"""Frozen value types that cross the core's boundary; no platform object ever does."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from functools import cached_property
+
+
+@dataclass(frozen=True)
+class ThreadKey:
+    """Where a conversation lives: platform, workspace/guild, channel, thread."""
+
+    platform: str
+    workspace: str
+    channel: str
+    thread: str
+
+    def __str__(self) -> str:
+        return f"{self.platform}:{self.workspace}/{self.channel}/{self.thread}"
+
+
+@dataclass(frozen=True)
+class Image:
+    """Image bytes with their real mime type (decided from the bytes, not a name)."""
+
+    data: bytes = field(repr=False)
+    mime_type: str
+
+    @cached_property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    @property
+    def extension(self) -> str:
+        return {
+            "image/png": "png",
+            "image/jpeg": "jpg",
+            "image/webp": "webp",
+            "image/gif": "gif",
+            "image/heic": "heic",
+            "image/heif": "heif",
+        }.get(self.mime_type, "bin")
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file as a user attached it, before it is checked and normalised."""
+
+    data: bytes = field(repr=False)
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens and images one upstream call used."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    images: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            total_tokens=self.total_tokens + other.total_tokens,
+            images=self.images + other.images,
+        )
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a user asked for, as an adapter understood it."""
+
+    key: ThreadKey
+    user: str
+    text: str
+    attachments: tuple[Attachment, ...] = ()
+    ratio: str | None = None
+    model: str | None = None
+    reply_to: int | None = None  # a turn id: branch from that turn instead of the head
+    roles: tuple[str, ...] = ()  # the user's role ids, where the platform has roles
+
+
+class TurnStatus(StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One request and its answer inside a thread; turns form a tree through parent_id."""
+
+    id: int
+    thread_id: int
+    number: int
+    parent_id: int | None
+    user: str
+    prompt: str
+    ratio: str | None
+    model: str
+    inputs: tuple[str, ...]  # sha256 of the images sent (attachments, not the parent's output)
+    outputs: tuple[str, ...]  # sha256 of the images produced
+    status: TurnStatus
+    text: str = ""
+    usage: Usage = Usage()
+    error: str | None = None
+    parts_json: str | None = None  # the model's raw parts, signatures verbatim, for replay
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Thread:
+    """A conversation: its key, and the turn refinements continue from."""
+
+    id: int
+    key: ThreadKey
+    head_id: int | None
+    turn_count: int = 0
+    pruned: bool = False  # its turns were removed by retention
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the core hands back to an adapter to post."""
+
+    key: ThreadKey
+    turn: Turn
+    images: tuple[Image, ...]
+    text: str
+    usage: Usage
+
+    @property
+    def turn_id(self) -> int:
+        return self.turn.id
+
+    @property
+    def turn_number(self) -> int:
+        return self.turn.number
+
+
+@dataclass(frozen=True)
+class UsageTotals:
+    """Sums from the usage ledger."""
+
+    jobs: int = 0
+    images: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
