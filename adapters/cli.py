@@ -42,12 +42,16 @@ def add_imagine_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
         "-i", "--image", action="append", default=[], type=Path, metavar="IMAGE",
         help="an input image (repeat for several, up to the model's limit)",
     )  # fmt: skip
-    imagine.add_argument("--aspect", choices=RATIOS, metavar="RATIO", help="aspect ratio, e.g. 16:9")
+    imagine.add_argument(
+        "--aspect", choices=RATIOS, metavar="RATIO", help="aspect ratio, e.g. 16:9"
+    )
     imagine.add_argument("--model", help="model name (default: IMAGE_MODEL)")
     imagine.add_argument(
         "--thread", metavar="NAME", help="continue (or start) a named thread: refines its image"
     )
-    imagine.add_argument("-o", "--output", type=Path, metavar="OUT", help="where to write the image")
+    imagine.add_argument(
+        "-o", "--output", type=Path, metavar="OUT", help="where to write the image"
+    )
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -30,9 +30,13 @@ class AccessPolicy:
             return
         channel = request.key.channel
         if self.allowed_channels and channel not in self.allowed_channels:
-            raise AccessDenied("The bot is not enabled in this channel. Ask an admin where to use it.")
+            raise AccessDenied(
+                "The bot is not enabled in this channel. Ask an admin where to use it."
+            )
         if not (self.allowed_users or self.allowed_roles):
             return
         if user in self.allowed_users or self.allowed_roles.intersection(request.roles):
             return
-        raise AccessDenied("You are not on this bot's list of allowed users. Ask an admin for access.")
+        raise AccessDenied(
+            "You are not on this bot's list of allowed users. Ask an admin for access."
+        )

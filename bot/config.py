@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     admin_user_ids: IdList = frozenset()
     allowed_role_ids: IdList = frozenset()
     retention_days: int = Field(30, ge=0)
+    shutdown_grace_seconds: float = Field(30.0, ge=0)  # how long jobs may finish at SIGTERM
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["text", "json"] = "text"

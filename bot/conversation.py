@@ -51,6 +51,7 @@ def refinement(
     """
     parent = lineage[-1]
     extras = tuple(Part(image=image) for image in extra)
+    contents: tuple[Content, ...]
     if replay and parent.parts_json:
         before = lineage[:-1]
         asked = (*((Part(text=_context(before)),) if before else ()), Part(text=parent.prompt))
@@ -68,7 +69,9 @@ def refinement(
 
 def _swap(mapping: Mapping[str, Any], old: str, new: str, value: str) -> dict[str, Any]:
     """The mapping with one key replaced in place, so the part keeps its field order."""
-    return {(new if key == old else key): (value if key == old else v) for key, v in mapping.items()}
+    return {
+        (new if key == old else key): (value if key == old else v) for key, v in mapping.items()
+    }
 
 
 def _inline(part: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]] | None:
@@ -80,7 +83,7 @@ def _inline(part: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]] | None:
 
 
 def compact_parts(parts_json: str, outputs: Sequence[Image]) -> str:
-    """Replace output images' base64 in the model's parts by their hash, so bytes are stored once."""
+    """Swap output images' base64 in the model's parts for their hash: the bytes are stored once."""
     try:
         parts = json.loads(parts_json)
     except ValueError:

@@ -14,9 +14,11 @@ from bot import conversation
 from bot.access import AccessPolicy
 from bot.errors import BotError, EmptyPrompt, NothingToRefine, TooManyImages
 from bot.images import normalise_all
+from bot.inflight import InFlight
 from bot.limits import JobGate, QueueCallback, UserLimits
 from bot.models import Image, Reply, Request, Thread, ThreadKey, Turn, Usage
 from bot.upstream import Api, GenerationRequest, ImageGenerator, capabilities, check_request
+from bot.usage import UsageReport, usage_report
 from storage.base import Store
 
 logger = logging.getLogger(__name__)
@@ -83,6 +85,7 @@ class Engine:
         self._observer = observer
         self._locks: dict[int, asyncio.Lock] = {}
         self._lock_users: dict[int, int] = {}
+        self._inflight = InFlight()
 
     @property
     def access(self) -> AccessPolicy:
@@ -103,6 +106,7 @@ class Engine:
 
     async def imagine(self, request: Request, *, on_queued: QueueCallback | None = None) -> Reply:
         """A fresh picture in request.key: from text, or editing/composing the attachments."""
+        self._inflight.enter()
         self._admissible(request)
         model = request.model or self._options.model
         images = await self._prepare(request, model=model)
@@ -123,6 +127,7 @@ class Engine:
 
     async def refine(self, request: Request, *, on_queued: QueueCallback | None = None) -> Reply:
         """Continue from the thread's head, or from request.reply_to; no image yet: imagine."""
+        self._inflight.enter()
         self._admissible(request)
         thread = await self._store.get_thread(request.key)
         parent = await self._parent(request, thread)
@@ -147,6 +152,7 @@ class Engine:
         self, turn_id: int, *, user: str, on_queued: QueueCallback | None = None
     ) -> Reply:
         """The same inputs as that turn, a new result that becomes the head."""
+        self._inflight.enter()
         turn = await self._store.get_turn(turn_id)
         if turn is None:
             raise NothingToRefine(_GONE)
@@ -168,7 +174,28 @@ class Engine:
         )
         return await self._locked(job, on_queued)
 
+    # -- shutdown ---------------------------------------------------------------------
+
+    def stop_accepting(self) -> None:
+        """Refuse new jobs with ShuttingDown; the ones already accepted carry on."""
+        self._inflight.close()
+        self._gate.close()
+
+    async def drain(self, *, grace: float) -> int:
+        """Stop accepting, let accepted jobs end within grace seconds, cancel the rest (failed)."""
+        self.stop_accepting()
+        return await self._inflight.drain(grace=grace)
+
     # -- lookups for adapters ----------------------------------------------------------
+
+    async def usage_report(
+        self, *, platform: str, workspace: str, user: str, platform_admin: bool = False
+    ) -> UsageReport:
+        """The user's usage; with ADMIN_USER_IDS or the platform's admin flag, the workspace's."""
+        admin = platform_admin or self._access.is_admin(user)
+        return await usage_report(
+            self._store, platform=platform, workspace=workspace, user=user, admin=admin
+        )
 
     async def thread_for(self, key: ThreadKey) -> Thread | None:
         return await self._store.get_thread(key)
@@ -277,7 +304,9 @@ class Engine:
         given = 1 + len(job.attachments)
         if given > caps.max_images:
             raise TooManyImages(limit=caps.max_images, given=given, with_current=True)
-        lineage = await self._store.lineage(job.parent.id, limit=max(1, self._options.history_turns))
+        lineage = await self._store.lineage(
+            job.parent.id, limit=max(1, self._options.history_turns)
+        )
         return conversation.refinement(
             model=job.model,
             prompt=job.prompt,

@@ -1,36 +1,36 @@
 """The one error tree of the bot; every error carries the sentence a user should see.
 
-    BotError                      user_message, exit_code
-    ├── InputError                (2) the request itself cannot be served
-    │   ├── EmptyPrompt
-    │   ├── NotAnImage
-    │   ├── ImageTooLarge         also decompression bombs and oversize downloads
-    │   ├── TooManyImages
-    │   ├── UnsupportedOption     unknown ratio, mime type or size for the model
-    │   ├── InvalidRequest        the upstream answered 400 for another reason
-    │   └── NothingToRefine       the thread, turn or its image is gone (or pruned)
-    ├── AccountError              (3) configuration or account problem
-    │   ├── ConfigError           a setting is missing or invalid
-    │   ├── AuthError             the API key was refused
-    │   ├── InsufficientBalance
-    │   └── UnknownModel          unknown or retired model (names the replacement)
-    ├── DeclinedError             (4) the model answered, but with no image
-    │   ├── PromptBlocked         reason = promptFeedback.blockReason
-    │   ├── OutputBlocked         reason = finishReason
-    │   ├── ContentPolicy         gptproto's 400 "unsafe content"
-    │   ├── NoImage               reason = NO_IMAGE, MAX_TOKENS, OTHER, ...
-    │   └── TextOnly              text = what the model said instead
-    ├── UpstreamError             (5) the upstream could not answer
-    │   ├── RateLimited           retry_after = seconds, when known
-    │   ├── Unavailable           5xx or connection failures after retries
-    │   ├── UpstreamTimeout
-    │   └── UnreadableResponse    HTML, empty body, bad JSON, bad image data
-    └── RefusedError              (5) the bot's own limits and rules said no
-        ├── QueueFull
-        ├── UserRateLimited       retry_after = seconds
-        ├── QuotaExceeded         retry_after = seconds until the quota resets
-        ├── AccessDenied
-        └── ShuttingDown
+BotError                      user_message, exit_code
+├── InputError                (2) the request itself cannot be served
+│   ├── EmptyPrompt
+│   ├── NotAnImage
+│   ├── ImageTooLarge         also decompression bombs and oversize downloads
+│   ├── TooManyImages
+│   ├── UnsupportedOption     unknown ratio, mime type or size for the model
+│   ├── InvalidRequest        the upstream answered 400 for another reason
+│   └── NothingToRefine       the thread, turn or its image is gone (or pruned)
+├── AccountError              (3) configuration or account problem
+│   ├── ConfigError           a setting is missing or invalid
+│   ├── AuthError             the API key was refused
+│   ├── InsufficientBalance
+│   └── UnknownModel          unknown or retired model (names the replacement)
+├── DeclinedError             (4) the model answered, but with no image
+│   ├── PromptBlocked         reason = promptFeedback.blockReason
+│   ├── OutputBlocked         reason = finishReason
+│   ├── ContentPolicy         gptproto's 400 "unsafe content"
+│   ├── NoImage               reason = NO_IMAGE, MAX_TOKENS, OTHER, ...
+│   └── TextOnly              text = what the model said instead
+├── UpstreamError             (5) the upstream could not answer
+│   ├── RateLimited           retry_after = seconds, when known
+│   ├── Unavailable           5xx or connection failures after retries
+│   ├── UpstreamTimeout
+│   └── UnreadableResponse    HTML, empty body, bad JSON, bad image data
+└── RefusedError              (5) the bot's own limits and rules said no
+    ├── QueueFull
+    ├── UserRateLimited       retry_after = seconds
+    ├── QuotaExceeded         retry_after = seconds until the quota resets
+    ├── AccessDenied
+    └── ShuttingDown
 """
 
 from __future__ import annotations
@@ -113,9 +113,7 @@ class InvalidRequest(InputError):
 
 
 class NothingToRefine(InputError):
-    default_message = (
-        "There is no image to refine here any more. Start a new one with /imagine."
-    )
+    default_message = "There is no image to refine here any more. Start a new one with /imagine."
 
 
 # -- account and configuration ----------------------------------------------
@@ -248,7 +246,9 @@ class RefusedError(BotError):
 
 
 class QueueFull(RefusedError):
-    default_message = "The bot is very busy and its queue is full. Please try again in a few minutes."
+    default_message = (
+        "The bot is very busy and its queue is full. Please try again in a few minutes."
+    )
 
 
 class UserRateLimited(RefusedError):

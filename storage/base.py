@@ -107,4 +107,4 @@ class Store(Protocol):
     # -- retention ----------------------------------------------------------------
 
     async def prune(self, *, before: datetime) -> int:
-        """Delete turns (and images no turn refers to) older than a moment; returns turns removed."""
+        """Delete turns older than a moment and images no turn refers to; returns turns removed."""

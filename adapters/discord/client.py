@@ -1,0 +1,137 @@
+"""The discord.py client: intents, events, and the result buttons that survive restarts."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Protocol, cast
+
+import discord
+
+ACTIONS = ("reroll", "refine", "delete")
+MODAL_ID = re.compile(r"banana:refine-modal:(?P<turn>[0-9]+)")
+INSTRUCTION_ID = "instruction"
+
+
+class Handlers(Protocol):
+    """What the adapter does with the events the client receives."""
+
+    async def on_message(self, message: discord.Message) -> None: ...
+
+    async def on_button(
+        self, interaction: discord.Interaction, action: str, turn_id: int
+    ) -> None: ...
+
+    async def on_refine_submit(
+        self, interaction: discord.Interaction, turn_id: int, instruction: str
+    ) -> None: ...
+
+
+def intents() -> discord.Intents:
+    """Only what the bot reads: guilds, guild messages, DMs, and message content (privileged)."""
+    wanted = discord.Intents.none()
+    wanted.guilds = True
+    wanted.guild_messages = True
+    wanted.dm_messages = True
+    wanted.message_content = True
+    return wanted
+
+
+class BananaClient(discord.Client):
+    """Hands messages, buttons and modal submissions to the adapter's handlers."""
+
+    def __init__(self, *, handlers: Handlers, **options: Any) -> None:
+        # Nothing a prompt or the model writes may ping anyone; a notice names its user itself.
+        options.setdefault("allowed_mentions", discord.AllowedMentions.none())
+        super().__init__(intents=intents(), **options)
+        self.handlers = handlers
+
+    async def on_message(self, message: discord.Message) -> None:
+        await self.handlers.on_message(message)
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        # Refine modals are matched by custom_id here, not through discord.py's modal store,
+        # so a modal opened before a restart still works when it is submitted after it.
+        if interaction.type is not discord.InteractionType.modal_submit:
+            return
+        data = cast(dict[str, Any], interaction.data or {})
+        match = MODAL_ID.fullmatch(str(data.get("custom_id", "")))
+        if match is None:
+            return
+        components = list(data.get("components", []))
+        instruction = _submitted_value(components, INSTRUCTION_ID) or ""
+        await self.handlers.on_refine_submit(interaction, int(match["turn"]), instruction)
+
+
+def _submitted_value(components: list[Any], custom_id: str) -> str | None:
+    """A text input's value in a modal submission (inside action rows or labels)."""
+    for component in components:
+        if component.get("custom_id") == custom_id and "value" in component:
+            return str(component["value"])
+        nested = list(component.get("components") or [])
+        if "component" in component:
+            nested.append(component["component"])
+        found = _submitted_value(nested, custom_id)
+        if found is not None:
+            return found
+    return None
+
+
+_LOOK: dict[str, tuple[str, discord.ButtonStyle, str]] = {
+    "reroll": ("Re-roll", discord.ButtonStyle.secondary, "🎲"),
+    "refine": ("Refine", discord.ButtonStyle.primary, "✏️"),
+    "delete": ("Delete", discord.ButtonStyle.danger, "🗑️"),
+}
+
+
+class ResultButton(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    template=r"banana:(?P<action>reroll|refine|delete):(?P<turn>[0-9]+)",
+):
+    """Re-roll / Refine / Delete on a result; the custom_id carries the action and the turn id."""
+
+    def __init__(self, action: str, turn_id: int) -> None:
+        label, style, emoji = _LOOK[action]
+        super().__init__(
+            discord.ui.Button(
+                label=label, style=style, emoji=emoji, custom_id=f"banana:{action}:{turn_id}"
+            )
+        )
+        self.action = action
+        self.turn_id = turn_id
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> ResultButton:
+        return cls(match["action"], int(match["turn"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        client = interaction.client
+        if isinstance(client, BananaClient):
+            await client.handlers.on_button(interaction, self.action, self.turn_id)
+
+
+def result_view(turn_id: int) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    for action in ACTIONS:
+        view.add_item(ResultButton(action, turn_id))
+    return view
+
+
+class RefineModal(discord.ui.Modal):
+    """Asks for the change to make to one result."""
+
+    instruction: discord.ui.TextInput[RefineModal] = discord.ui.TextInput(
+        label="What should change?",
+        style=discord.TextStyle.paragraph,
+        placeholder="e.g. make the sky stormy, add a red scarf",
+        custom_id=INSTRUCTION_ID,
+        max_length=2000,
+    )
+
+    def __init__(self, turn_id: int) -> None:
+        super().__init__(title="Refine this image", custom_id=f"banana:refine-modal:{turn_id}")

@@ -1,0 +1,135 @@
+"""Downloading the files users attach: with the bot token, and only from Slack's own hosts."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import urljoin
+
+import httpx
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.errors import BotError, ConfigError, ImageTooLarge, InputError
+from bot.models import Attachment
+
+logger = logging.getLogger(__name__)
+
+MAX_REDIRECTS = 3
+_SLACK_HOSTS = ("slack.com", "slack-edge.com")
+_MISSING_SCOPE = (
+    "I could not read '{name}': Slack sent its sign-in page instead of the file, which means "
+    "the app is missing the files:read scope. Ask a workspace admin to add files:read to the "
+    "app and reinstall it."
+)
+
+
+class SlackFiles:
+    """Fetches a message's files as attachments; the token never leaves Slack's hosts."""
+
+    def __init__(
+        self,
+        *,
+        token: str,
+        api_url: str,
+        web: AsyncWebClient,
+        max_mb: float,
+        timeout: float = 60.0,
+    ) -> None:
+        self._token = token
+        self._api = httpx.URL(api_url)
+        self._web = web
+        self._max_mb = max_mb
+        self._max_bytes = int(max_mb * 1024 * 1024)
+        self._timeout = timeout
+        self._http: httpx.AsyncClient | None = None
+
+    async def open(self) -> None:
+        # Redirects are followed by hand so that every hop is checked before the token is sent.
+        self._http = httpx.AsyncClient(follow_redirects=False, timeout=self._timeout)
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def fetch_all(self, files: list[dict[str, Any]]) -> tuple[Attachment, ...]:
+        """Every file of a message, in order."""
+        return tuple([await self.fetch(file) for file in files])
+
+    async def fetch(self, file: dict[str, Any]) -> Attachment:
+        """One file's bytes; a login page, a foreign host or an oversize file is a clear error."""
+        file = await self._complete(file)
+        name = str(file.get("name") or file.get("title") or file.get("id") or "file")
+        if int(file.get("size") or 0) > self._max_bytes:
+            raise ImageTooLarge(name, f"it is over the {self._limit_words} download limit")
+        url = file.get("url_private_download") or file.get("url_private")
+        if not url:
+            raise InputError(f"Slack did not give me a download link for '{name}'.")
+        return Attachment(data=await self._download(str(url), name), name=name)
+
+    @property
+    def _limit_words(self) -> str:
+        return f"{self._max_mb:g} MB"
+
+    async def _complete(self, file: dict[str, Any]) -> dict[str, Any]:
+        """Events may carry a stub (file_access: check_file_info): ask files.info for the rest."""
+        if file.get("url_private") or file.get("url_private_download") or not file.get("id"):
+            return file
+        response = await self._web.files_info(file=str(file["id"]))
+        info = response.get("file")
+        return dict(info) if isinstance(info, dict) else file
+
+    def trusted(self, url: str) -> bool:
+        """Slack's file hosts over https, or the configured API host (GovSlack, tests)."""
+        try:
+            parsed = httpx.URL(url)
+        except httpx.InvalidURL:
+            return False
+        host = parsed.host.lower()
+        if parsed.scheme == self._api.scheme and host == self._api.host.lower():
+            return parsed.port == self._api.port
+        return parsed.scheme == "https" and any(
+            host == domain or host.endswith("." + domain) for domain in _SLACK_HOSTS
+        )
+
+    async def _download(self, url: str, name: str) -> bytes:
+        assert self._http is not None, "SlackFiles.open() was not called"
+        for _ in range(MAX_REDIRECTS + 1):
+            if not self.trusted(url):
+                logger.warning("refused to fetch %r from a host that is not Slack's", name)
+                raise InputError(
+                    f"I can only read files stored in Slack, and '{name}' points elsewhere."
+                )
+            try:
+                async with self._http.stream(
+                    "GET", url, headers={"Authorization": f"Bearer {self._token}"}
+                ) as response:
+                    if response.is_redirect and "location" in response.headers:
+                        url = urljoin(url, response.headers["location"])
+                        continue
+                    return await self._read(response, name)
+            except httpx.HTTPError as exc:
+                logger.warning("download of %r failed: %s", name, type(exc).__name__)
+                raise BotError(
+                    f"I could not download '{name}' from Slack. Please try again."
+                ) from None
+        raise InputError(f"Slack redirected the download of '{name}' too many times.")
+
+    async def _read(self, response: httpx.Response, name: str) -> bytes:
+        if response.status_code != 200:
+            raise BotError(
+                f"Slack would not give me '{name}' (HTTP {response.status_code}). Please try again."
+            )
+        if "text/html" in response.headers.get("content-type", "").lower():
+            raise ConfigError(_MISSING_SCOPE.format(name=name))
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > self._max_bytes:
+                raise ImageTooLarge(name, f"it is over the {self._limit_words} download limit")
+            chunks.append(chunk)
+        data = b"".join(chunks)
+        if data.lstrip()[:16].lower().startswith((b"<!doctype html", b"<html")):
+            raise ConfigError(_MISSING_SCOPE.format(name=name))
+        return data

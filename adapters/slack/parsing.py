@@ -1,0 +1,89 @@
+"""Reading Slack payloads: prompts and options, which events are user posts, where replies go."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from bot.models import ThreadKey
+
+PLATFORM = "slack"
+
+# Subtypes that are a person posting; everything else (edits, deletions, joins, bot posts) is not.
+_USER_POST_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
+_RATIO_OPTION = re.compile(r"(?<!\S)--(?:ar|aspect)(?:\s+|=)(\d+)\s*[:x/]\s*(\d+)(?!\S)", re.I)
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A prompt with the bot's options taken out of it."""
+
+    text: str
+    ratio: str | None = None
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a job's feedback and result go: a channel, a thread in it (or top level), a message."""
+
+    channel: str
+    thread_ts: str | None
+    anchor_ts: str | None = None  # the user's message that gets the progress reaction
+
+
+def parse_prompt(text: str, *, bot_user_id: str | None = None) -> Prompt:
+    """Take `--ar W:H` / `--aspect W:H` and the bot's own mention out of a message's text."""
+    ratio: str | None = None
+    for match in _RATIO_OPTION.finditer(text):
+        ratio = f"{int(match.group(1))}:{int(match.group(2))}"
+    text = _RATIO_OPTION.sub(" ", text)
+    if bot_user_id:
+        text = re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>", " ", text)
+    return Prompt(text=" ".join(text.split()), ratio=ratio)
+
+
+def mentions(text: str, user_id: str) -> bool:
+    """Whether the text mentions that user."""
+    return any(found == user_id for found in _MENTION.findall(text or ""))
+
+
+def is_user_post(event: dict[str, Any], *, bot_user_id: str | None) -> bool:
+    """A message a person posted: not an edit, a deletion, a join, a bot's (or our own) post."""
+    if event.get("subtype") not in _USER_POST_SUBTYPES:
+        return False
+    if event.get("bot_id") or event.get("bot_profile"):
+        return False
+    user = event.get("user")
+    return bool(user) and user != bot_user_id
+
+
+def is_direct_message(event: dict[str, Any]) -> bool:
+    """DMs with the bot: channel_type im (message events) or a D channel (other events)."""
+    return event.get("channel_type") == "im" or str(event.get("channel", "")).startswith("D")
+
+
+def team_of(body: dict[str, Any]) -> str:
+    """The workspace id of an Events API body, a command's form or an interaction payload."""
+    team = body.get("team_id") or body.get("team") or body.get("user", {}).get("team_id")
+    if isinstance(team, dict):
+        team = team.get("id")
+    return str(team or "unknown")
+
+
+def dm_key(team: str, event: dict[str, Any]) -> ThreadKey:
+    """A DM's top level is one conversation (thread = channel); a thread in a DM is its own."""
+    channel = event["channel"]
+    return ThreadKey(PLATFORM, team, channel, event.get("thread_ts") or channel)
+
+
+def place_of(key: ThreadKey, *, anchor_ts: str | None = None) -> Place:
+    """Where replies for a thread key go: the DM top level when the thread is the channel."""
+    thread_ts = None if key.thread == key.channel else key.thread
+    return Place(channel=key.channel, thread_ts=thread_ts, anchor_ts=anchor_ts)
+
+
+def message_id(channel: str, ts: str) -> str:
+    """How a Slack message is named in the store (a ts is unique within its channel)."""
+    return f"{channel}:{ts}"

@@ -1,0 +1,217 @@
+"""What the bot posts in Slack: results with buttons, messages, reactions, the queue notice."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.parsing import Place
+from bot.models import Reply, Turn
+
+logger = logging.getLogger(__name__)
+
+REROLL = "reroll"
+REFINE = "refine"
+REFINE_VIEW = "refine_modal"
+INSTRUCTION_BLOCK = "instruction"
+INSTRUCTION_INPUT = "text"
+
+WORKING = "hourglass_flowing_sand"
+SUCCEEDED = "white_check_mark"
+FAILED = "x"
+
+
+def result_blocks(turn: Turn) -> list[dict[str, Any]]:
+    """A result's caption and its Re-roll / Refine buttons; the buttons carry the turn id."""
+    caption = f"#{turn.number} · {turn.ratio or 'auto ratio'} · {turn.model}"
+    return [
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": caption}]},
+        {
+            "type": "actions",
+            "block_id": f"turn:{turn.id}",
+            "elements": [
+                _button("Re-roll", REROLL, turn.id),
+                _button("Refine", REFINE, turn.id),
+            ],
+        },
+    ]
+
+
+def _button(label: str, action_id: str, turn_id: int) -> dict[str, Any]:
+    return {
+        "type": "button",
+        "action_id": action_id,
+        "text": {"type": "plain_text", "text": label},
+        "value": str(turn_id),
+    }
+
+
+def refine_view(turn_id: int, place: Place) -> dict[str, Any]:
+    """The Refine modal; private_metadata remembers which turn and which thread."""
+    metadata = {"turn": turn_id, "channel": place.channel, "thread_ts": place.thread_ts}
+    return {
+        "type": "modal",
+        "callback_id": REFINE_VIEW,
+        "private_metadata": json.dumps(metadata),
+        "title": {"type": "plain_text", "text": "Refine image"},
+        "submit": {"type": "plain_text", "text": "Refine"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": INSTRUCTION_BLOCK,
+                "label": {"type": "plain_text", "text": "What should change?"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": INSTRUCTION_INPUT,
+                    "multiline": True,
+                    "placeholder": {"type": "plain_text", "text": "make the sky purple --ar 16:9"},
+                },
+            }
+        ],
+    }
+
+
+class SlackPoster:
+    """Posts into a place; feedback calls are best effort and never raise."""
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self.client = client
+
+    async def say(self, place: Place, text: str) -> str:
+        """Post a message in the place; returns its ts."""
+        response = await self.client.chat_postMessage(
+            channel=place.channel, thread_ts=place.thread_ts, text=text
+        )
+        return str(response["ts"])
+
+    async def try_say(self, place: Place, text: str) -> str | None:
+        try:
+            return await self.say(place, text)
+        except Exception:
+            logger.exception("could not post in %s/%s", place.channel, place.thread_ts)
+            return None
+
+    async def post_result(self, place: Place, reply: Reply) -> str:
+        """Upload the images as they came, with the model's text; then the buttons. Returns ts."""
+        uploads = [
+            {
+                "content": image.data,
+                "filename": f"banana-{reply.turn.number}-{index + 1}.{image.extension}",
+                "title": f"Image #{reply.turn.number}",
+            }
+            for index, image in enumerate(reply.images)
+        ]
+        await self.client.files_upload_v2(
+            file_uploads=uploads,
+            channel=place.channel,
+            thread_ts=place.thread_ts,
+            initial_comment=reply.text or None,
+        )
+        response = await self.client.chat_postMessage(
+            channel=place.channel,
+            thread_ts=place.thread_ts,
+            text=f"Image #{reply.turn.number}: Re-roll or Refine it, or reply here to change it.",
+            blocks=result_blocks(reply.turn),
+        )
+        return str(response["ts"])
+
+    async def react(self, place: Place, name: str, *, remove: str | None = None) -> None:
+        """Put a reaction on the place's anchor message (swapping out another one)."""
+        if place.anchor_ts is None:
+            return
+        try:
+            if remove is not None:
+                await self.client.reactions_remove(
+                    channel=place.channel, timestamp=place.anchor_ts, name=remove
+                )
+            await self.client.reactions_add(
+                channel=place.channel, timestamp=place.anchor_ts, name=name
+            )
+        except SlackApiError as exc:
+            error = exc.response.get("error")
+            logger.warning("reaction %s on %s failed: %s", name, place.channel, error)
+
+    async def delete(self, channel: str, ts: str) -> None:
+        try:
+            await self.client.chat_delete(channel=channel, ts=ts)
+        except SlackApiError as exc:
+            logger.warning("could not delete %s in %s: %s", ts, channel, exc.response.get("error"))
+
+
+class QueueNotice:
+    """'You are #N in line' in the thread while a job waits; chat.update at most once a second."""
+
+    def __init__(
+        self,
+        poster: SlackPoster,
+        place: Place,
+        *,
+        interval: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._poster = poster
+        self._place = place
+        self._interval = interval
+        self._clock = clock
+        self._ts: str | None = None
+        self._position = 0
+        self._shown = 0
+        self._last = 0.0
+        self._trailing: asyncio.Task[None] | None = None
+        self._done = False
+
+    async def update(self, position: int) -> None:
+        """The core's queue callback: a place in line, or 0 when the job starts."""
+        if position <= 0:
+            await self.clear()
+            return
+        self._position = position
+        if self._done:
+            return
+        if self._ts is None:
+            self._ts = await self._poster.try_say(self._place, _line(position))
+            self._shown, self._last = position, self._clock()
+            return
+        wait = self._last + self._interval - self._clock()
+        if wait <= 0:
+            await self._edit()
+        elif self._trailing is None:
+            self._trailing = asyncio.create_task(self._edit_after(wait))
+
+    async def clear(self) -> None:
+        """Remove the notice (the job started or ended)."""
+        self._done = True
+        if self._trailing is not None:
+            self._trailing.cancel()
+            self._trailing = None
+        if self._ts is not None:
+            ts, self._ts = self._ts, None
+            await self._poster.delete(self._place.channel, ts)
+
+    async def _edit_after(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self._trailing = None
+        await self._edit()
+
+    async def _edit(self) -> None:
+        if self._ts is None or self._done or self._position == self._shown:
+            return
+        self._shown, self._last = self._position, self._clock()
+        try:
+            await self._poster.client.chat_update(
+                channel=self._place.channel, ts=self._ts, text=_line(self._position)
+            )
+        except SlackApiError as exc:
+            logger.warning("queue notice update failed: %s", exc.response.get("error"))
+
+
+def _line(position: int) -> str:
+    return f":hourglass: You are #{position} in line. Your image starts as soon as a slot frees up."

@@ -1,0 +1,1 @@
+"""Benchmarks of the bot's own cost: `python -m bench` (full) or `python -m bench --smoke`."""

@@ -1,0 +1,6 @@
+"""stub."""
+from bench.report import Row
+from bench.sizes import Context
+NAME = "store"
+async def run(context: Context) -> list[Row]:
+    return []

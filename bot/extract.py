@@ -1,0 +1,324 @@
+"""Reading upstream answers: one extractor for every image shape the three endpoints return."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from bot.errors import NoImage, OutputBlocked, PromptBlocked, TextOnly, UnreadableResponse
+from bot.models import Image, Usage
+from bot.payloads import dumps
+from bot.upstream import Generation
+
+OUTPUT_BLOCKED = frozenset(
+    {
+        "IMAGE_SAFETY",
+        "IMAGE_PROHIBITED_CONTENT",
+        "PROHIBITED_CONTENT",
+        "SAFETY",
+        "IMAGE_RECITATION",
+        "RECITATION",
+        "CONTENT_FILTER",
+    }
+)
+NO_IMAGE_REASONS = frozenset(
+    {"NO_IMAGE", "MAX_TOKENS", "OTHER", "IMAGE_OTHER", "BLOCKLIST", "SPII", "LENGTH"}
+)
+
+_SLICE = 256 * 1024  # base64 characters, a multiple of 4
+_MARKDOWN_IMAGE = re.compile(r"!\[[^\]\n]*\]\(\s*<?((?:data:|https?://)[^)\s>]+)>?\s*\)")
+_HEIF_BRANDS = {b"heic": "image/heic", b"heix": "image/heic", b"mif1": "image/heif"}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one 200 answer held, before images behind http(s) URLs are fetched."""
+
+    images: tuple[Image, ...] = ()
+    image_urls: tuple[str, ...] = ()
+    text: str = ""
+    parts: tuple[Any, ...] = field(default=(), repr=False)  # Gemini-style parts for replay
+    tokens: tuple[int, int, int] = (0, 0, 0)  # input, output, total
+    finish_reason: str | None = None
+    model_version: str | None = None
+    prompt_block: str | None = None
+
+    def with_fetched(self, images: tuple[Image, ...]) -> Answer:
+        """This answer with the images that were behind its URLs."""
+        return replace(
+            self,
+            images=self.images + images,
+            image_urls=(),
+            parts=self.parts + tuple(_inline_part(image) for image in images),
+        )
+
+
+def sniff_image(data: bytes, declared: str | None = None) -> str | None:
+    """The image type from magic bytes (PNG, JPEG, WebP, GIF, HEIF family); None if not one."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
+        if declared in ("image/heic", "image/heif"):
+            return declared
+        return _HEIF_BRANDS[data[8:12]]
+    return None
+
+
+def decode_base64(text: Any) -> bytes:
+    """Strict base64 (standard or URL-safe alphabet); anything else is unreadable."""
+    if not isinstance(text, str) or not text:
+        raise UnreadableResponse("The image service sent an image without data.")
+    if "\n" in text or "\r" in text or " " in text:
+        text = "".join(text.split())
+    altchars = b"-_" if ("-" in text or "_" in text) else None
+    try:
+        if len(text) <= _SLICE:
+            return base64.b64decode(text, altchars=altchars, validate=True)
+        return _decode_in_slices(text, altchars)
+    except (binascii.Error, ValueError) as exc:
+        raise UnreadableResponse("The image service sent image data that is not base64.") from exc
+
+
+def _decode_in_slices(text: str, altchars: bytes | None) -> bytes:
+    # Only bodies over a megabyte hold strings this long, and those are read in a worker
+    # thread: handing the GIL over between slices lets the event loop in at once instead of
+    # after a whole switch interval, which adds up to long stalls when hundreds are decoded.
+    pieces = []
+    for start in range(0, len(text), _SLICE):
+        piece = text[start : start + _SLICE]
+        pieces.append(base64.b64decode(piece, altchars=altchars, validate=True))
+        time.sleep(0)
+    return b"".join(pieces)
+
+
+def decode_image(b64: Any, declared: str | None = None) -> Image:
+    """Image bytes from base64, typed by their magic bytes; non-images are unreadable."""
+    data = decode_base64(b64)
+    mime = sniff_image(data, declared)
+    if mime is None:
+        raise UnreadableResponse("The image service sent data that is not an image.")
+    return Image(data=data, mime_type=mime)
+
+
+def parse_data_url(url: str) -> tuple[str, str] | None:
+    """(declared mime, base64 text) of a base64 data URL, else None."""
+    if not url.startswith("data:"):
+        return None
+    header, sep, data = url[5:].partition(",")
+    if not sep or not header.endswith(";base64"):
+        return None
+    return header.split(";", 1)[0], data
+
+
+def parse_json(body: bytes) -> Any:
+    """The JSON of a body; empty, HTML or malformed bodies are unreadable."""
+    stripped = body[:512].lstrip()
+    if not stripped:
+        raise UnreadableResponse("The image service sent an empty answer.")
+    if stripped.startswith(b"<"):
+        raise UnreadableResponse("The image service sent a web page instead of an answer.")
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UnreadableResponse("The image service sent an answer that is not JSON.") from exc
+
+
+def read_answer(payload: Any) -> Answer:
+    """Everything a 200 answer holds, whichever endpoint shape it has."""
+    if not isinstance(payload, Mapping):
+        raise UnreadableResponse("The image service sent an answer of an unknown shape.")
+    if "candidates" in payload or "promptFeedback" in payload or "prompt_feedback" in payload:
+        answer = _read_gemini(payload)
+    elif isinstance(payload.get("choices"), list):
+        answer = _read_chat(payload)
+    elif isinstance(payload.get("data"), list):
+        answer = _read_image_list(payload["data"])
+    else:
+        raise UnreadableResponse("The image service sent an answer of an unknown shape.")
+    return replace(answer, tokens=read_tokens(payload), model_version=_model_version(payload))
+
+
+def conclude(answer: Answer) -> Generation:
+    """The Generation an answer amounts to, or the typed reason it has no image."""
+    if answer.prompt_block is not None:
+        raise PromptBlocked(answer.prompt_block)
+    reason = answer.finish_reason
+    if not answer.images:
+        if reason in OUTPUT_BLOCKED:
+            raise OutputBlocked(reason)
+        if reason in NO_IMAGE_REASONS:
+            raise NoImage(reason, answer.text)
+        if answer.text:
+            raise TextOnly(answer.text)
+        raise NoImage(reason or "NO_IMAGE", "")
+    tokens_in, tokens_out, total = answer.tokens
+    return Generation(
+        images=answer.images,
+        text=answer.text,
+        usage=Usage(tokens_in, tokens_out, total, images=len(answer.images)),
+        parts_json=dumps(list(answer.parts)),
+        finish_reason=reason,
+        model_version=answer.model_version,
+    )
+
+
+def read_tokens(payload: Mapping[str, Any]) -> tuple[int, int, int]:
+    """(input, output, total) tokens from usageMetadata or an OpenAI usage object."""
+    meta = payload.get("usageMetadata") or payload.get("usage_metadata")
+    if isinstance(meta, Mapping):
+        tokens_in = _count(meta, "promptTokenCount", "prompt_token_count")
+        tokens_out = _count(meta, "candidatesTokenCount", "candidates_token_count")
+        total = _count(meta, "totalTokenCount", "total_token_count")
+    elif isinstance(usage := payload.get("usage"), Mapping):
+        tokens_in = _count(usage, "input_tokens", "prompt_tokens")
+        tokens_out = _count(usage, "output_tokens", "completion_tokens")
+        total = _count(usage, "total_tokens")
+    else:
+        return (0, 0, 0)
+    return (tokens_in, tokens_out, total or tokens_in + tokens_out)
+
+
+def _count(mapping: Mapping[str, Any], *keys: str) -> int:
+    for key in keys:
+        value = mapping.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return int(value)
+    return 0
+
+
+def _model_version(payload: Mapping[str, Any]) -> str | None:
+    version = payload.get("modelVersion") or payload.get("model_version") or payload.get("model")
+    return version if isinstance(version, str) else None
+
+
+def _read_gemini(payload: Mapping[str, Any]) -> Answer:
+    candidates = payload.get("candidates")
+    if not isinstance(candidates, list) or not candidates:
+        feedback = payload.get("promptFeedback") or payload.get("prompt_feedback")
+        if isinstance(feedback, Mapping):
+            reason = feedback.get("blockReason") or feedback.get("block_reason") or "OTHER"
+            return Answer(prompt_block=str(reason))
+        return Answer(finish_reason="NO_CANDIDATES")
+    candidate = candidates[0] if isinstance(candidates[0], Mapping) else {}
+    reason = candidate.get("finishReason") or candidate.get("finish_reason")
+    content = candidate.get("content")
+    parts = content.get("parts") if isinstance(content, Mapping) else None
+    if not isinstance(parts, list):
+        parts = []
+    images: list[Image] = []
+    texts: list[str] = []
+    for part in parts:
+        if not isinstance(part, Mapping) or part.get("thought") is True:
+            continue
+        inline = part.get("inlineData") or part.get("inline_data")
+        if isinstance(inline, Mapping):
+            declared = inline.get("mimeType") or inline.get("mime_type")
+            images.append(decode_image(inline.get("data"), declared))
+        elif isinstance(part.get("text"), str):
+            texts.append(part["text"])
+    return Answer(
+        images=tuple(images),
+        text=_join(texts),
+        parts=tuple(parts),
+        finish_reason=str(reason).upper() if reason else None,
+    )
+
+
+def _read_image_list(items: list[Any]) -> Answer:
+    parts: list[Any] = []
+    images: list[Image] = []
+    urls: list[str] = []
+    for item in items:
+        if not isinstance(item, Mapping):
+            continue
+        if item.get("b64_json"):
+            image = decode_image(item["b64_json"])
+            images.append(image)
+            parts.append(_inline_part(image, item["b64_json"]))
+        elif isinstance(item.get("url"), str):
+            _take_url(item["url"], images, urls, parts)
+    return Answer(images=tuple(images), image_urls=tuple(urls), parts=tuple(parts))
+
+
+def _read_chat(payload: Mapping[str, Any]) -> Answer:
+    choice = payload["choices"][0] if payload["choices"] else {}
+    choice = choice if isinstance(choice, Mapping) else {}
+    message = choice.get("message") or choice.get("delta") or {}
+    images: list[Image] = []
+    urls: list[str] = []
+    parts: list[Any] = []
+    texts: list[str] = []
+    content = message.get("content") if isinstance(message, Mapping) else None
+    for piece in content if isinstance(content, list) else [content]:
+        if isinstance(piece, str):
+            texts.append(_strip_markdown_images(piece, images, urls, parts))
+        elif isinstance(piece, Mapping) and isinstance(piece.get("text"), str):
+            texts.append(_strip_markdown_images(piece["text"], images, urls, parts))
+        elif isinstance(piece, Mapping):
+            _take_url(_image_url(piece), images, urls, parts)
+    listed = message.get("images") if isinstance(message, Mapping) else None
+    for item in listed if isinstance(listed, list) else ():
+        if isinstance(item, Mapping):
+            _take_url(_image_url(item), images, urls, parts)
+    text = _join(texts)
+    reason = choice.get("finish_reason")
+    return Answer(
+        images=tuple(images),
+        image_urls=tuple(urls),
+        text=text,
+        parts=((({"text": text},) if text else ()) + tuple(parts)),
+        finish_reason=str(reason).upper() if reason else None,
+    )
+
+
+def _image_url(item: Mapping[str, Any]) -> str:
+    value = item.get("image_url") or item.get("url")
+    if isinstance(value, Mapping):
+        value = value.get("url")
+    return value if isinstance(value, str) else ""
+
+
+def _take_url(url: str, images: list[Image], urls: list[str], parts: list[Any]) -> None:
+    data_url = parse_data_url(url)
+    if data_url is not None:
+        image = decode_image(data_url[1], data_url[0])
+        images.append(image)
+        parts.append(_inline_part(image, data_url[1]))
+    elif url.startswith(("https://", "http://")):
+        urls.append(url)
+    elif url.startswith("data:"):
+        raise UnreadableResponse("The image service sent a data URL that is not base64.")
+
+
+def _strip_markdown_images(
+    text: str, images: list[Image], urls: list[str], parts: list[Any]
+) -> str:
+    if "![" not in text:
+        return text
+
+    def take(match: re.Match[str]) -> str:
+        _take_url(match.group(1), images, urls, parts)
+        return ""
+
+    return _MARKDOWN_IMAGE.sub(take, text)
+
+
+def _inline_part(image: Image, b64: str | None = None) -> dict[str, Any]:
+    data = b64 if b64 is not None else base64.b64encode(image.data).decode("ascii")
+    return {"inlineData": {"mimeType": image.mime_type, "data": data}}
+
+
+def _join(texts: list[str]) -> str:
+    return "\n".join(text.strip() for text in texts if text.strip())

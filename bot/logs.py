@@ -1,0 +1,111 @@
+"""Logging for the whole process: level, text or JSON lines, and secrets redacted everywhere."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import TextIO
+from urllib.parse import quote
+
+from bot.config import Settings
+
+REDACTED = "[redacted]"
+# Shorter values are no real key or token, and replacing them would garble every line.
+MIN_SECRET_LENGTH = 4
+_TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def secret_values(settings: Settings) -> tuple[str, ...]:
+    """Every configured secret: the API key, the Discord token, the Slack tokens and secret."""
+    secrets = (
+        settings.gptproto_api_key,
+        settings.discord_token,
+        settings.slack_bot_token,
+        settings.slack_app_token,
+        settings.slack_signing_secret,
+    )
+    return tuple(secret.get_secret_value() for secret in secrets if secret is not None)
+
+
+class RedactSecrets(logging.Filter):
+    """Replaces every secret in a record's message, arguments, exception and stack text."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        variants = {
+            form
+            for secret in secrets
+            if len(secret) >= MIN_SECRET_LENGTH
+            for form in (secret, quote(secret, ""))
+        }
+        # Longest first, so a secret that contains another is replaced whole.
+        self._secrets = sorted(variants, key=len, reverse=True)
+        self._exceptions = logging.Formatter()
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self._secrets:
+            return True
+        record.msg = self.redact(_message(record))
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._exceptions.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
+        return True
+
+
+def _message(record: logging.LogRecord) -> str:
+    try:
+        return record.getMessage()
+    except Exception:  # a malformed call must still be logged, and redacted
+        return f"{record.msg!s} {record.args!r}"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and exception text if any."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, str] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(
+    settings: Settings, *, stream: TextIO | None = None, level: int | str | None = None
+) -> logging.Handler:
+    """Install the process's one root handler (replacing any) with the redaction filter on it."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    if settings.log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter(_TEXT_FORMAT))
+    # On the handler, not a logger: records of every library's loggers pass through it.
+    handler.addFilter(RedactSecrets(secret_values(settings)))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(settings.log_level if level is None else level)
+    logging.captureWarnings(True)
+    return handler

@@ -1,0 +1,159 @@
+"""Request bodies for the three upstream endpoint families, built from one GenerationRequest."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+from bot.errors import InvalidRequest
+from bot.models import Image
+from bot.upstream import Api, Content, GenerationRequest, Part
+
+# Image data (megabytes of base64) needs no JSON escaping: splicing it into the JSON around
+# it instead of having the encoder scan it keeps the GIL free for the event loop.
+_SLOT = "\x00spliced\x00"
+_SLOT_JSON = json.dumps(_SLOT)
+_SPLICE_OVER = 4096
+_JSON_VERBATIM = bytes(set(range(0x20, 0x7F)) - {ord('"'), ord("\\")})
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON, exactly as json.dumps would write it, faster for long plain strings."""
+    spliced: list[str] = []
+
+    def lighten(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {key: lighten(item) for key, item in node.items()}
+        if isinstance(node, list | tuple):
+            return [lighten(item) for item in node]
+        if isinstance(node, str) and len(node) > _SPLICE_OVER and _plain(node):
+            spliced.append(node)
+            return _SLOT
+        return node
+
+    text = json.dumps(lighten(value), ensure_ascii=False, separators=(",", ":"))
+    if not spliced:
+        return text
+    pieces = text.split(_SLOT_JSON)
+    if len(pieces) != len(spliced) + 1:  # the marker occurred in the data itself
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    joined = [pieces[0]]
+    for data, piece in zip(spliced, pieces[1:], strict=True):
+        joined += ['"', data, '"', piece]
+    return "".join(joined)
+
+
+def _plain(text: str) -> bool:
+    # Deleting every character JSON leaves as is must leave nothing (fast on bytes).
+    return text.isascii() and not text.encode("ascii").translate(None, _JSON_VERBATIM)
+
+
+def encode_request(api: Api, request: GenerationRequest) -> tuple[str, bytes]:
+    """(path, JSON body) of the call that serves a request on an endpoint family."""
+    if api is Api.OPENAI_IMAGES:
+        path, body = "/v1/images/generations", images_body(request)
+    elif api is Api.OPENAI_CHAT:
+        path, body = "/v1/chat/completions", chat_body(request)
+    else:
+        path = f"/v1beta/models/{quote(request.model, safe='')}:generateContent"
+        body = gemini_body(request)
+    return path, dumps(body).encode("utf-8")
+
+
+def gemini_body(request: GenerationRequest) -> dict[str, Any]:
+    """generateContent: the conversation, TEXT+IMAGE modalities, ratio and size when set."""
+    image_config: dict[str, str] = {}
+    if request.ratio is not None:
+        image_config["aspectRatio"] = request.ratio
+    if request.image_size is not None:
+        image_config["imageSize"] = request.image_size
+    config: dict[str, Any] = {"responseModalities": ["TEXT", "IMAGE"]}
+    if image_config:
+        config["imageConfig"] = image_config
+    contents = [
+        {"role": content.role, "parts": [p for part in content.parts for p in _gemini(part)]}
+        for content in request.contents
+    ]
+    return {"contents": contents, "generationConfig": config}
+
+
+def images_body(request: GenerationRequest) -> dict[str, Any]:
+    """images/generations: the user's texts as one prompt, the ratio as `size`."""
+    prompt = "\n".join(
+        part.text
+        for content in request.contents
+        if content.role == "user"
+        for part in content.parts
+        if part.text
+    )
+    body: dict[str, Any] = {"model": request.model, "prompt": prompt}
+    if request.ratio is not None:
+        body["size"] = request.ratio
+    return body
+
+
+def chat_body(request: GenerationRequest) -> dict[str, Any]:
+    """chat/completions: one message per content; images as data-URL attachments."""
+    return {"model": request.model, "messages": [_message(c) for c in request.contents]}
+
+
+def _gemini(part: Part) -> Iterator[Any]:
+    if part.raw_json is not None:
+        yield from _raw_parts(part.raw_json)
+        return
+    if part.text is not None:
+        yield {"text": part.text}
+    if part.image is not None:
+        yield {"inlineData": {"mimeType": part.image.mime_type, "data": _b64(part.image)}}
+
+
+def _raw_parts(raw_json: str) -> list[Any]:
+    # Replayed exactly as the model sent them: thought signatures must survive unchanged.
+    try:
+        raw = json.loads(raw_json)
+    except ValueError as exc:
+        raise InvalidRequest("The stored history of this thread could not be replayed.") from exc
+    return raw if isinstance(raw, list) else [raw]
+
+
+def _message(content: Content) -> dict[str, Any]:
+    texts: list[str] = []
+    attachments: list[dict[str, str]] = []
+    for part in content.parts:
+        if part.raw_json is not None:
+            for raw in _raw_parts(part.raw_json):
+                _add_raw(raw, texts, attachments)
+            continue
+        if part.text:
+            texts.append(part.text)
+        if part.image is not None:
+            attachments.append(_attachment(part.image.mime_type, _b64(part.image)))
+    message: dict[str, Any] = {
+        "role": "assistant" if content.role == "model" else "user",
+        "content": "\n".join(texts),
+    }
+    if attachments:
+        message["experimental_attachments"] = attachments
+    return message
+
+
+def _add_raw(raw: Any, texts: list[str], attachments: list[dict[str, str]]) -> None:
+    if not isinstance(raw, dict) or raw.get("thought") is True:
+        return
+    inline = raw.get("inlineData") or raw.get("inline_data")
+    if isinstance(inline, dict) and isinstance(inline.get("data"), str):
+        mime = inline.get("mimeType") or inline.get("mime_type") or "image/png"
+        attachments.append(_attachment(str(mime), inline["data"]))
+    elif isinstance(raw.get("text"), str) and raw["text"]:
+        texts.append(raw["text"])
+
+
+def _attachment(mime: str, b64: str) -> dict[str, str]:
+    return {"contentType": mime, "url": f"data:{mime};base64,{b64}"}
+
+
+def _b64(image: Image) -> str:
+    return base64.b64encode(image.data).decode("ascii")

@@ -1,0 +1,258 @@
+"""The embedded Store: SQLite in WAL mode through aiosqlite, one writer and one reader."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar
+
+import aiosqlite
+
+from bot.errors import ConfigError
+from bot.models import Image, Thread, ThreadKey, Turn, Usage, UsageTotals
+from storage import sqlite_queries as queries
+from storage import sqlite_records as records
+from storage.sqlite_connection import Checkpointer, Role, connect, on_thread
+from storage.sqlite_rows import from_micros, to_micros
+from storage.sqlite_schema import migrate
+
+logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+PRUNE_BATCH = 500
+"""Turns deleted per write transaction by prune(), so other writes wait only briefly."""
+
+EVENT_RETENTION = timedelta(days=1)
+"""Claimed event ids are kept this long: far beyond any platform's redelivery window."""
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SqliteStore:
+    """Store on one SQLite file: threads, a tree of turns, images once per hash, usage."""
+
+    def __init__(self, path: Path, *, clock: Callable[[], datetime] = _utc_now) -> None:
+        self._path = path
+        self._clock = clock
+        self._writer: aiosqlite.Connection | None = None
+        # Reads use their own connection: WAL lets them see the last commit while the
+        # writer is busy (a prune batch, a large image).
+        self._reader: aiosqlite.Connection | None = None
+        self._checkpointer: Checkpointer | None = None
+
+    async def open(self) -> None:
+        """Connect and migrate the schema to the current version."""
+        if self._writer is not None:
+            return
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            writer = await connect(self._path, Role.WRITER)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(f"Cannot open the database {self._path}: {exc}") from exc
+        opened = [writer]
+        try:
+            await on_thread(writer, lambda conn: migrate(conn, path=self._path))
+            opened.append(reader := await connect(self._path, Role.READER))
+            opened.append(checkpoints := await connect(self._path, Role.CHECKPOINTER))
+        except BaseException as exc:
+            for db in reversed(opened):
+                await db.close()
+            if isinstance(exc, sqlite3.Error):
+                raise ConfigError(f"Cannot use the database {self._path}: {exc}") from exc
+            raise
+        self._writer, self._reader = writer, reader
+        self._checkpointer = Checkpointer(checkpoints)
+        self._checkpointer.start()
+
+    async def close(self) -> None:
+        reader, writer, checkpointer = self._reader, self._writer, self._checkpointer
+        self._reader = self._writer = self._checkpointer = None
+        if checkpointer is not None:
+            await checkpointer.stop()
+        if reader is not None:
+            await reader.close()
+        if writer is not None:
+            await on_thread(writer, lambda conn: conn.execute("PRAGMA optimize"))
+            await writer.close()
+
+    async def ping(self) -> bool:
+        """True while the store answers a trivial query."""
+        if self._reader is None:
+            return False
+        try:
+            answer = await on_thread(self._reader, lambda conn: conn.execute("SELECT 1").fetchall())
+        except (sqlite3.Error, ValueError):
+            return False
+        return answer == [(1,)]
+
+    async def _read(
+        self, work: Callable[Concatenate[sqlite3.Connection, P], T], /, *a: P.args, **k: P.kwargs
+    ) -> T:
+        if self._reader is None:
+            raise RuntimeError("the store is not open")
+        return await on_thread(self._reader, lambda conn: work(conn, *a, **k))
+
+    async def _write(
+        self, work: Callable[Concatenate[sqlite3.Connection, P], T], /, *a: P.args, **k: P.kwargs
+    ) -> T:
+        """Run work as one write transaction; any error rolls all of it back."""
+        if self._writer is None:
+            raise RuntimeError("the store is not open")
+
+        def transaction(conn: sqlite3.Connection) -> T:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(conn, *a, **k)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return result
+
+        result = await on_thread(self._writer, transaction)
+        if self._checkpointer is not None:
+            self._checkpointer.poke()
+        return result
+
+    def _now(self) -> datetime:
+        """The clock's time as stored (UTC, microseconds), so returned values match reads."""
+        return from_micros(to_micros(self._clock()))
+
+    # -- threads -------------------------------------------------------------------
+
+    async def get_thread(self, key: ThreadKey) -> Thread | None:
+        """The thread a key (or an alias of it) names; its `key` is the key asked."""
+        return await self._read(queries.thread_by_key, key)
+
+    async def create_thread(self, key: ThreadKey) -> Thread:
+        """A new thread under key; returns the existing one if the key is taken."""
+        return await self._write(queries.create_thread, key, now=self._now())
+
+    async def thread_key(self, thread_id: int) -> ThreadKey | None:
+        """The key a thread was created under."""
+        return (await self._read(queries.first_keys, [thread_id])).get(thread_id)
+
+    async def add_alias(self, thread_id: int, *, key: ThreadKey) -> None:
+        """Let a second key name the same thread; a key naming another thread is refused."""
+        await self._write(queries.add_alias, thread_id, key=key)
+
+    # -- turns ---------------------------------------------------------------------
+
+    async def start_turn(
+        self,
+        thread_id: int,
+        *,
+        parent_id: int | None,
+        user: str,
+        prompt: str,
+        ratio: str | None,
+        model: str,
+        inputs: Sequence[Image],
+    ) -> Turn:
+        """Store a pending turn and its input images (once per content hash)."""
+        return await self._write(
+            queries.start_turn, thread_id, parent_id=parent_id, user=user, prompt=prompt,
+            ratio=ratio, model=model, inputs=inputs, now=self._now(),
+        )  # fmt: skip
+
+    async def finish_turn(
+        self,
+        turn_id: int,
+        *,
+        outputs: Sequence[Image],
+        text: str,
+        usage: Usage,
+        parts_json: str,
+        cost_usd: float = 0.0,
+    ) -> Turn:
+        """Mark a turn done, store its outputs, move the thread's head, add usage to the ledger."""
+        return await self._write(
+            queries.finish_turn, turn_id, outputs=outputs, text=text, usage=usage,
+            parts_json=parts_json, cost_usd=cost_usd, now=self._now(),
+        )  # fmt: skip
+
+    async def fail_turn(self, turn_id: int, *, error: str) -> Turn:
+        """Mark a pending turn failed with the message the user saw; a finished turn is kept."""
+        return await self._write(queries.fail_turn, turn_id, error=error, now=self._now())
+
+    async def get_turn(self, turn_id: int) -> Turn | None:
+        return await self._read(queries.turn, turn_id)
+
+    async def lineage(self, turn_id: int, *, limit: int) -> list[Turn]:
+        """The turn and up to limit-1 of its done ancestors, oldest first."""
+        if limit < 1:
+            return []
+        return await self._read(queries.ancestry, turn_id, limit=limit)
+
+    async def load_images(self, hashes: Sequence[str]) -> list[Image]:
+        """Image bytes by content hash, in the order asked; missing hashes are skipped."""
+        return await self._read(queries.load_images, hashes)
+
+    async def fail_pending(self, *, error: str) -> list[tuple[Turn, ThreadKey]]:
+        """At start-up: mark turns left pending by a crash failed and return them."""
+        failed = await self._write(queries.fail_pending, error=error, now=self._now())
+        if failed:
+            logger.info("marked %s turns left pending as failed", len(failed))
+        return failed
+
+    # -- platform messages ---------------------------------------------------------
+
+    async def link_message(self, turn_id: int, *, platform: str, message_id: str) -> None:
+        """Remember which platform message shows a turn's result."""
+        await self._write(records.link_message, turn_id, platform=platform, message_id=message_id)
+
+    async def turn_for_message(self, *, platform: str, message_id: str) -> Turn | None:
+        return await self._read(records.turn_for_message, platform=platform, message_id=message_id)
+
+    async def message_for_turn(self, turn_id: int, *, platform: str) -> str | None:
+        return await self._read(records.message_for_turn, turn_id, platform=platform)
+
+    # -- dedupe --------------------------------------------------------------------
+
+    async def claim_event(self, *, platform: str, event_id: str) -> bool:
+        """True the first time an event id is claimed, False for every repeat."""
+        return await self._write(
+            records.claim_event, platform=platform, event_id=event_id, now=self._now()
+        )
+
+    # -- usage ---------------------------------------------------------------------
+
+    async def jobs_since(self, *, platform: str, user: str, since: datetime) -> int:
+        """Turns a user started since a moment, not counting failed ones."""
+        return await self._read(records.jobs_since, platform=platform, user=user, since=since)
+
+    async def usage_totals(
+        self,
+        *,
+        platform: str,
+        workspace: str | None = None,
+        user: str | None = None,
+        since: date,
+    ) -> UsageTotals:
+        """Sums from the ledger for a user and/or a workspace since a day (inclusive)."""
+        return await self._read(
+            records.usage_totals, platform=platform, workspace=workspace, user=user, since=since
+        )
+
+    # -- retention -----------------------------------------------------------------
+
+    async def prune(self, *, before: datetime) -> int:
+        """Delete turns older than a moment and images no turn refers to; returns turns removed."""
+        removed = 0
+        while True:
+            batch = await self._write(records.prune_batch, before=before, size=PRUNE_BATCH)
+            removed += batch
+            if batch < PRUNE_BATCH:
+                break
+        await self._write(records.forget_events, before=self._clock() - EVENT_RETENTION)
+        if removed:
+            logger.info("pruned %s turns created before %s", removed, before.isoformat())
+        return removed

@@ -1,0 +1,111 @@
+"""SQLite connections for the store: pragmas, one-call units of work, background checkpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
+from typing import TypeVar
+
+import aiosqlite
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+BUSY_TIMEOUT_MS = 5000
+
+# Commits never copy the WAL into the database (a copy and an fsync: tens of ms on a busy
+# disk, the worst latency a write could see); the Checkpointer does it on its own thread.
+# This much WAL (in pages) still makes a commit checkpoint, should the Checkpointer lag.
+WRITER_AUTOCHECKPOINT_PAGES = 16384
+
+
+class Role(Enum):
+    WRITER = "writer"
+    READER = "reader"
+    CHECKPOINTER = "checkpointer"
+
+
+async def on_thread(db: aiosqlite.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    """Run work on the connection's own thread, as one call."""
+    # aiosqlite runs calls one at a time on the connection's thread. Handing it a whole
+    # unit of work (a transaction, or a query with its rows) costs one thread hop instead
+    # of one per statement, and no other coroutine's statement can land inside it.
+    result: T = await db._execute(work, db._conn)  # type: ignore[no-untyped-call]
+    return result
+
+
+def _configure(db: sqlite3.Connection, role: Role) -> None:
+    db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    db.execute("PRAGMA foreign_keys = ON")
+    db.execute("PRAGMA cache_size = -16384")
+    if role is Role.READER:
+        db.execute("PRAGMA query_only = ON")
+    if role is not Role.WRITER:
+        return
+    (mode,) = db.execute("PRAGMA journal_mode = WAL").fetchall()[0]
+    if str(mode).lower() != "wal":
+        logger.warning("the database does not support WAL (journal mode %s)", mode)
+    # WAL + synchronous=NORMAL: a committed transaction survives the process being killed
+    # (the WAL write is in the OS's hands at COMMIT); only a power loss or an OS crash can
+    # lose the last transactions. FULL would fsync on every commit for a protection the
+    # bot does not need.
+    db.execute("PRAGMA synchronous = NORMAL")
+    db.execute(f"PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT_PAGES}")
+
+
+async def connect(path: Path, role: Role) -> aiosqlite.Connection:
+    """A connection configured for its role (the writer first: it switches the file to WAL)."""
+    # isolation_level=None: transactions are exactly the BEGIN IMMEDIATE ... COMMIT the
+    # store issues.
+    db = await aiosqlite.connect(path, isolation_level=None)
+    try:
+        await on_thread(db, lambda conn: _configure(conn, role))
+    except BaseException:
+        await db.close()
+        raise
+    return db
+
+
+class Checkpointer:
+    """Copies committed WAL frames into the database file in the background."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="sqlite-checkpointer")
+
+    def poke(self) -> None:
+        """Note that a write committed; checkpoints coalesce while one is running."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._db.close()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                # PASSIVE never waits for a lock: the writer and the readers go on meanwhile.
+                await on_thread(self._db, _passive_checkpoint)
+            except sqlite3.Error:
+                logger.exception("background WAL checkpoint failed")
+            import os
+            await asyncio.sleep(float(os.environ.get("CKPT_INTERVAL", "0")))
+
+
+def _passive_checkpoint(db: sqlite3.Connection) -> None:
+    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()

@@ -1,0 +1,119 @@
+"""Message links, claimed events, usage and retention in SQL, run on the connection's thread."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import date, datetime
+from typing import Any
+
+from bot.models import Turn, UsageTotals
+from storage.sqlite_queries import chunks, turns_where
+from storage.sqlite_rows import placeholders, to_micros
+
+
+def link_message(db: sqlite3.Connection, turn_id: int, *, platform: str, message_id: str) -> None:
+    try:
+        db.execute(
+            "INSERT OR REPLACE INTO messages (platform, message_id, turn_id) VALUES (?, ?, ?)",
+            (platform, message_id, turn_id),
+        )
+    except sqlite3.IntegrityError as exc:
+        raise LookupError(f"no turn {turn_id}") from exc
+
+
+def turn_for_message(db: sqlite3.Connection, *, platform: str, message_id: str) -> Turn | None:
+    found = turns_where(
+        db,
+        "t.id = (SELECT turn_id FROM messages WHERE platform = ? AND message_id = ?)",
+        (platform, message_id),
+    )
+    return found[0] if found else None
+
+
+def message_for_turn(db: sqlite3.Connection, turn_id: int, *, platform: str) -> str | None:
+    rows = db.execute(
+        "SELECT message_id FROM messages WHERE turn_id = ? AND platform = ? LIMIT 1",
+        (turn_id, platform),
+    ).fetchall()
+    return str(rows[0][0]) if rows else None
+
+
+def claim_event(db: sqlite3.Connection, *, platform: str, event_id: str, now: datetime) -> bool:
+    cursor = db.execute(
+        "INSERT OR IGNORE INTO events (platform, event_id, claimed_at) VALUES (?, ?, ?)",
+        (platform, event_id, to_micros(now)),
+    )
+    return cursor.rowcount == 1
+
+
+def jobs_since(db: sqlite3.Connection, *, platform: str, user: str, since: datetime) -> int:
+    (count,) = db.execute(
+        "SELECT count(*) FROM turns WHERE platform = ? AND user_id = ?"
+        " AND created_at >= ? AND status <> 'failed'",
+        (platform, user, to_micros(since)),
+    ).fetchall()[0]
+    return int(count)
+
+
+def usage_totals(
+    db: sqlite3.Connection,
+    *,
+    platform: str,
+    workspace: str | None,
+    user: str | None,
+    since: date,
+) -> UsageTotals:
+    conditions = ["platform = ?", "day >= ?"]
+    params: list[Any] = [platform, since.isoformat()]
+    for column, value in (("user_id", user), ("workspace", workspace)):
+        if value is not None:
+            conditions.append(f"{column} = ?")
+            params.append(value)
+    jobs, images, input_tokens, output_tokens, cost = db.execute(
+        "SELECT coalesce(sum(jobs), 0), coalesce(sum(images), 0),"
+        " coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0),"
+        f" coalesce(sum(cost_usd), 0.0) FROM usage_ledger WHERE {' AND '.join(conditions)}",
+        params,
+    ).fetchall()[0]
+    return UsageTotals(jobs, images, input_tokens, output_tokens, float(cost))
+
+
+def prune_batch(db: sqlite3.Connection, *, before: datetime, size: int) -> int:
+    """Delete up to size turns created before a moment, and what only they referred to."""
+    old = db.execute(
+        "SELECT id, thread_id FROM turns WHERE created_at < ? ORDER BY created_at LIMIT ?",
+        (to_micros(before), size),
+    ).fetchall()
+    if not old:
+        return 0
+    ids = [row[0] for row in old]
+    marks = placeholders(len(ids))
+    hashes = [
+        row[0]
+        for row in db.execute(
+            f"SELECT DISTINCT sha256 FROM turn_images WHERE turn_id IN ({marks})", ids
+        ).fetchall()
+    ]
+    # Foreign keys cascade to turn_images and messages, and set to NULL the parent_id of
+    # younger children and the head_id of threads pointing at a deleted turn.
+    db.execute(f"DELETE FROM turns WHERE id IN ({marks})", ids)
+    for chunk in chunks(hashes):
+        db.execute(
+            f"DELETE FROM images WHERE sha256 IN ({placeholders(len(chunk))}) AND NOT EXISTS"
+            " (SELECT 1 FROM turn_images AS i WHERE i.sha256 = images.sha256)",
+            chunk,
+        )
+    thread_ids = sorted({row[1] for row in old})
+    db.execute(
+        "UPDATE threads SET"
+        " head_id = (SELECT max(t.id) FROM turns AS t"
+        " WHERE t.thread_id = threads.id AND t.status = 'done'),"
+        " pruned = NOT EXISTS (SELECT 1 FROM turns AS t WHERE t.thread_id = threads.id)"
+        f" WHERE head_id IS NULL AND id IN ({placeholders(len(thread_ids))})",
+        thread_ids,
+    )
+    return len(ids)
+
+
+def forget_events(db: sqlite3.Connection, *, before: datetime) -> int:
+    return db.execute("DELETE FROM events WHERE claimed_at < ?", (to_micros(before),)).rowcount

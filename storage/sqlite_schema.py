@@ -1,0 +1,160 @@
+"""The SQLite schema as an ordered list of migrations, applied by `PRAGMA user_version`."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+
+from bot.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+# Times are INTEGER microseconds since the Unix epoch (UTC) and image hashes are 32-byte
+# BLOBs: both are a third of their text forms, and rows stay small at a million turns.
+_V1: tuple[str, ...] = (
+    """
+    CREATE TABLE threads (
+        id INTEGER PRIMARY KEY,
+        platform TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        head_id INTEGER REFERENCES turns (id) ON DELETE SET NULL,
+        turn_count INTEGER NOT NULL DEFAULT 0,
+        pruned INTEGER NOT NULL DEFAULT 0
+    )
+    """,
+    # Deleting a turn looks up the threads whose head it is (ON DELETE SET NULL).
+    "CREATE INDEX threads_by_head ON threads (head_id)",
+    """
+    CREATE TABLE thread_keys (
+        platform TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        thread TEXT NOT NULL,
+        thread_id INTEGER NOT NULL REFERENCES threads (id),
+        is_alias INTEGER NOT NULL,
+        PRIMARY KEY (platform, workspace, channel, thread)
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX thread_keys_by_thread ON thread_keys (thread_id, is_alias)",
+    """
+    CREATE TABLE turns (
+        id INTEGER PRIMARY KEY,
+        thread_id INTEGER NOT NULL REFERENCES threads (id),
+        number INTEGER NOT NULL,
+        parent_id INTEGER REFERENCES turns (id) ON DELETE SET NULL,
+        platform TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'done', 'failed')),
+        model TEXT NOT NULL,
+        ratio TEXT,
+        created_at INTEGER NOT NULL,
+        finished_at INTEGER,
+        input_tokens INTEGER NOT NULL DEFAULT 0,
+        output_tokens INTEGER NOT NULL DEFAULT 0,
+        total_tokens INTEGER NOT NULL DEFAULT 0,
+        images INTEGER NOT NULL DEFAULT 0,
+        prompt TEXT NOT NULL,
+        text TEXT NOT NULL DEFAULT '',
+        error TEXT,
+        parts_json TEXT
+    )
+    """,
+    "CREATE UNIQUE INDEX turns_by_thread ON turns (thread_id, number)",
+    "CREATE INDEX turns_by_parent ON turns (parent_id)",
+    "CREATE INDEX turns_by_age ON turns (created_at)",
+    "CREATE INDEX turns_pending ON turns (status) WHERE status = 'pending'",
+    # Covers the daily-quota count without touching the table.
+    """
+    CREATE INDEX turns_by_user ON turns (platform, user_id, created_at)
+        WHERE status <> 'failed'
+    """,
+    # A rowid table: large blobs do not belong in a WITHOUT ROWID b-tree.
+    """
+    CREATE TABLE images (
+        sha256 BLOB PRIMARY KEY,
+        mime_type TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        data BLOB NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE turn_images (
+        turn_id INTEGER NOT NULL REFERENCES turns (id) ON DELETE CASCADE,
+        role TEXT NOT NULL CHECK (role IN ('input', 'output')),
+        position INTEGER NOT NULL,
+        sha256 BLOB NOT NULL REFERENCES images (sha256),
+        PRIMARY KEY (turn_id, role, position)
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX turn_images_by_image ON turn_images (sha256)",
+    """
+    CREATE TABLE messages (
+        platform TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        turn_id INTEGER NOT NULL REFERENCES turns (id) ON DELETE CASCADE,
+        PRIMARY KEY (platform, message_id)
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX messages_by_turn ON messages (turn_id, platform)",
+    """
+    CREATE TABLE events (
+        platform TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        claimed_at INTEGER NOT NULL,
+        PRIMARY KEY (platform, event_id)
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX events_by_age ON events (claimed_at)",
+    """
+    CREATE TABLE usage_ledger (
+        platform TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        day TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        model TEXT NOT NULL,
+        jobs INTEGER NOT NULL,
+        images INTEGER NOT NULL,
+        input_tokens INTEGER NOT NULL,
+        output_tokens INTEGER NOT NULL,
+        cost_usd REAL NOT NULL,
+        PRIMARY KEY (platform, user_id, day, workspace, model)
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX usage_by_workspace ON usage_ledger (platform, workspace, day)",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+"""Schema version N is reached by applying MIGRATIONS[N-1]; only ever append."""
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(db: sqlite3.Connection, *, path: Path) -> int:
+    """Bring the database up to SCHEMA_VERSION; returns the number of migrations applied."""
+    (version,) = db.execute("PRAGMA user_version").fetchall()[0]
+    if version > SCHEMA_VERSION:
+        raise ConfigError(
+            f"The database {path} has schema version {version}, written by a newer version "
+            f"of the bot (this one knows up to version {SCHEMA_VERSION}). Upgrade the bot or "
+            "point DATABASE_URL at another database."
+        )
+    for number in range(version + 1, SCHEMA_VERSION + 1):
+        _apply(db, number, MIGRATIONS[number - 1])
+        logger.info("database %s migrated to schema version %s", path, number)
+    return SCHEMA_VERSION - int(version)
+
+
+def _apply(db: sqlite3.Connection, number: int, statements: tuple[str, ...]) -> None:
+    # user_version is part of the transaction: a migration is applied entirely or not at all.
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in statements:
+            db.execute(statement)
+        db.execute(f"PRAGMA user_version = {int(number)}")
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise

@@ -1,0 +1,67 @@
+"""Helpers shared by the store tests: a settable clock, images, keys, a turn writer."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+
+from bot.models import Image, ThreadKey, Turn, Usage
+from storage.base import Store
+
+START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+class Clock:
+    """A clock tests move by hand."""
+
+    def __init__(self, now: datetime = START) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+def image(seed: str, *, size: int = 64, mime_type: str = "image/png") -> Image:
+    """Distinct bytes per seed, the same bytes for the same seed."""
+    block = hashlib.sha256(seed.encode()).digest()
+    return Image(data=(block * (size // 32 + 1))[:size], mime_type=mime_type)
+
+
+def key(thread: str, *, platform: str = "slack", workspace: str = "T1") -> ThreadKey:
+    return ThreadKey(platform, workspace, "C1", thread)
+
+
+async def done_turn(
+    store: Store,
+    thread_id: int,
+    *,
+    parent_id: int | None = None,
+    user: str = "U1",
+    prompt: str = "a banana",
+    inputs: tuple[Image, ...] = (),
+    outputs: tuple[Image, ...] | None = None,
+    usage: Usage | None = None,
+    cost_usd: float = 0.0,
+) -> Turn:
+    """Start and finish one turn; by default it produces one image named after its prompt."""
+    started = await store.start_turn(
+        thread_id,
+        parent_id=parent_id,
+        user=user,
+        prompt=prompt,
+        ratio=None,
+        model="gemini-2.5-flash-image",
+        inputs=inputs,
+    )
+    return await store.finish_turn(
+        started.id,
+        outputs=outputs if outputs is not None else (image(f"out:{prompt}"),),
+        text="",
+        usage=usage or Usage(),
+        parts_json="[]",
+        cost_usd=cost_usd,
+    )

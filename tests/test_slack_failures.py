@@ -1,0 +1,149 @@
+"""Every way a Slack job can end badly leaves a clear message in the thread."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from bot.models import ThreadKey, Turn, TurnStatus
+from tests.fakes.gptproto import FakeGptProto, Outcome
+from tests.fakes.slack import FakeSlack, event_callback, message_event
+from tests.fakes.slack.harness import (
+    CHANNEL,
+    EngineFactory,
+    SlackBot,
+    running_slack,
+    unexpected_errors,
+)
+
+StartSlack = Callable[..., Awaitable[SlackBot]]
+
+
+@pytest.fixture
+async def start_slack(make_engine: EngineFactory) -> AsyncIterator[StartSlack]:
+    """Start the adapter on an engine made with these settings overrides."""
+    started: list[SlackBot] = []
+    async with AsyncExitStack() as stack:
+
+        async def start(**engine_settings: Any) -> SlackBot:
+            engine = await make_engine(**engine_settings)
+            fake = await stack.enter_async_context(FakeSlack())
+            bot = await stack.enter_async_context(running_slack(fake=fake, engine=engine))
+            started.append(bot)
+            return bot
+
+        yield start
+        for bot in started:
+            assert unexpected_errors(bot) == []
+
+
+async def failed_with(slack: SlackBot, event: dict[str, Any]) -> str:
+    """The one message the bot left in the mention's thread, checking the failure reaction."""
+    await slack.settle()
+    assert [u for u in slack.fake.uploads if u.thread_ts == event["ts"]] == []
+    assert slack.fake.reactions[(CHANNEL, event["ts"])] == {"x"}
+    [said] = slack.said(event["ts"])
+    return said
+
+
+async def test_a_blocked_prompt_is_explained_with_its_reason(
+    start_slack: StartSlack, gptproto: FakeGptProto
+) -> None:
+    slack = await start_slack()
+    gptproto.queue(Outcome.prompt_blocked("PROHIBITED_CONTENT"))
+    said = await failed_with(slack, await slack.mention("something forbidden"))
+    assert "blocked" in said and "PROHIBITED_CONTENT" in said
+
+
+async def test_no_image_is_explained(start_slack: StartSlack, gptproto: FakeGptProto) -> None:
+    slack = await start_slack()
+    gptproto.queue(Outcome.finish("NO_IMAGE"))
+    said = await failed_with(slack, await slack.mention("an abstract idea"))
+    assert "without producing an image" in said and "NO_IMAGE" in said
+
+
+async def test_the_user_rate_limit_says_when_to_try_again(
+    start_slack: StartSlack, gptproto: FakeGptProto
+) -> None:
+    slack = await start_slack(user_jobs_per_minute=1)
+    await slack.mention("the first one")
+    await slack.settle()
+    said = await failed_with(slack, await slack.mention("the second one"))
+    assert "please wait" in said and "second" in said
+    assert len(gptproto.generations) == 1
+
+
+async def test_an_upstream_outage_is_explained(
+    start_slack: StartSlack, gptproto: FakeGptProto
+) -> None:
+    slack = await start_slack(upstream_max_attempts=1)
+    gptproto.queue(Outcome.server_error(503))
+    said = await failed_with(slack, await slack.mention("a sunrise"))
+    assert "unavailable" in said and "HTTP 503" in said
+
+
+async def test_an_unexpected_failure_ends_in_an_apology_and_a_log(
+    start_slack: StartSlack, gptproto: FakeGptProto
+) -> None:
+    slack = await start_slack()
+    slack.fake.fail("files.completeUploadExternal", "internal_error")
+    event = await slack.mention("a comet")
+    await slack.settle()
+    said = slack.said(event["ts"])
+    assert said == [":warning: Sorry, something went wrong on my side while making that image. "
+                     "Please try again."]  # fmt: skip
+    assert any("Slack job failed" in record.getMessage() for record in slack.errors)
+    assert unexpected_errors(slack, allowed=("Slack job failed",)) == []
+    slack.errors.clear()
+
+
+async def test_a_queued_job_shows_its_place_in_line_until_it_starts(
+    start_slack: StartSlack, gptproto: FakeGptProto
+) -> None:
+    slack = await start_slack(max_concurrent_jobs=1)
+    gptproto.queue(Outcome.image().with_delay(0.5))
+    await slack.mention("the slow one")
+    await gptproto.wait_for_requests(1)
+    second = await slack.mention("the queued one")
+    [notice] = await slack.fake.wait_for(
+        "chat.postMessage", lambda call: "in line" in call.params.get("text", "")
+    )
+    assert notice.params["thread_ts"] == second["ts"]
+    assert "#1 in line" in notice.params["text"]
+    await slack.settle()
+    assert len(slack.fake.uploads) == 2
+    assert all("in line" not in text for text in slack.said(second["ts"]))
+    [deleted] = slack.fake.called("chat.delete")
+    assert deleted.params["channel"] == CHANNEL
+
+
+async def test_jobs_interrupted_by_a_restart_are_reported_in_their_threads(
+    start_slack: StartSlack,
+) -> None:
+    slack = await start_slack()
+    turn = Turn(
+        id=7, thread_id=3, number=2, parent_id=6, user="UALICE", prompt="a moonlit harbour",
+        ratio=None, model="gemini-2.5-flash-image", inputs=(), outputs=(),
+        status=TurnStatus.FAILED, created_at=datetime.now(UTC),
+    )  # fmt: skip
+    key = ThreadKey("slack", "T0001", CHANNEL, "1700000000.000100")
+    other = ThreadKey("discord", "G1", "C9", "T9")
+    await slack.adapter.notify_failed([(turn, key), (turn, other)])
+    [said] = slack.said("1700000000.000100")
+    assert "<@UALICE>" in said and "restarted" in said and "a moonlit harbour" in said
+    assert len(slack.fake.called("chat.postMessage")) == 1
+
+
+async def test_after_stop_deliveries_are_not_acked_so_slack_retries_them(
+    start_slack: StartSlack, gptproto: FakeGptProto
+) -> None:
+    slack = await start_slack()
+    await slack.adapter.stop()
+    payload = event_callback(message_event("<@UBOT> too late", kind="app_mention"))
+    status, _ = await slack.sender.event(payload)
+    assert status == 503
+    assert gptproto.generations == []

@@ -1,0 +1,169 @@
+"""/imagine, the Re-roll and Refine buttons and the Refine modal, end to end over HTTP."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from tests.fakes.gptproto import FakeGptProto
+from tests.fakes.slack import FakeSlack, block_action, slash_command, view_submission
+from tests.fakes.slack.harness import (
+    CHANNEL,
+    USER,
+    EngineFactory,
+    SlackBot,
+    running_slack,
+    unexpected_errors,
+)
+from tests.fakes.slack.workspace import Message, json_param
+
+
+@pytest.fixture
+async def slack(make_engine: EngineFactory) -> AsyncIterator[SlackBot]:
+    engine = await make_engine()
+    async with FakeSlack() as fake, running_slack(fake=fake, engine=engine) as bot:
+        yield bot
+        assert unexpected_errors(bot) == []
+
+
+def as_payload(message: Message) -> dict[str, Any]:
+    """How a posted message appears inside an interaction payload."""
+    return {
+        "type": "message",
+        "ts": message.ts,
+        "thread_ts": message.thread_ts,
+        "text": message.text,
+        "user": "UBOT",
+        "bot_id": "BBOT",
+        "blocks": message.blocks,
+    }
+
+
+async def click(slack: SlackBot, action_id: str, message: Message) -> dict[str, Any]:
+    [value] = {b["value"] for b in message.blocks[-1]["elements"] if b["action_id"] == action_id}
+    payload = block_action(action_id=action_id, value=value, message=as_payload(message))
+    status, _ = await slack.sender.interaction(payload)
+    assert status == 200
+    return payload
+
+
+async def test_imagine_acks_fast_posts_the_prompt_and_answers_in_its_thread(
+    slack: SlackBot, gptproto: FakeGptProto
+) -> None:
+    started = time.monotonic()
+    status, body = await slack.sender.command(slash_command("a koi pond --ar 9:16"))
+    assert status == 200 and body == ""
+    assert time.monotonic() - started < 3
+    await slack.settle()
+
+    [asked] = [m for m in slack.fake.messages.values() if m.thread_ts is None]
+    assert asked.text == f"<@{USER}> asked: a koi pond"
+    [request] = gptproto.generations
+    assert request.json["generationConfig"]["imageConfig"]["aspectRatio"] == "9:16"
+    [upload] = slack.fake.uploads
+    assert (upload.channel_id, upload.thread_ts, upload.data) == (
+        CHANNEL,
+        asked.ts,
+        request.produced[0],
+    )
+    assert slack.fake.reactions[(CHANNEL, asked.ts)] == {"white_check_mark"}
+
+
+async def test_imagine_usage_is_answered_privately_and_generates_nothing(
+    slack: SlackBot, gptproto: FakeGptProto
+) -> None:
+    status, body = await slack.sender.command(slash_command("usage"))
+    assert status == 200
+    assert "not available yet" in body  # a plain-text answer is shown only to the user
+    status, body = await slack.sender.command(slash_command("  --ar 16:9 "))
+    assert "/imagine a red fox" in body
+    await slack.settle()
+    assert gptproto.generations == []
+    assert slack.fake.called("chat.postMessage") == []
+
+
+async def test_reroll_makes_a_new_image_from_the_same_inputs_in_the_same_thread(
+    slack: SlackBot, gptproto: FakeGptProto
+) -> None:
+    event = await slack.mention("a snail --ar 3:2")
+    await slack.settle()
+    await click(slack, "reroll", slack.result_message(event["ts"]))
+    await slack.settle()
+
+    first, second = gptproto.generations
+    assert second.json["contents"] == first.json["contents"]
+    assert second.json["generationConfig"] == first.json["generationConfig"]
+    assert [u.thread_ts for u in slack.fake.uploads] == [event["ts"], event["ts"]]
+    assert slack.fake.uploads[1].data == second.produced[0]
+    assert f"<@{USER}> asked for a re-roll." in slack.said(event["ts"])
+
+
+async def test_refine_opens_a_modal_and_its_submission_refines_that_turn(
+    slack: SlackBot, gptproto: FakeGptProto
+) -> None:
+    event = await slack.mention("a lake")
+    await slack.settle()
+    payload = await click(slack, "refine", slack.result_message(event["ts"]))
+    [opened] = await slack.fake.wait_for("views.open")
+    assert opened.params["trigger_id"] == payload["trigger_id"]
+    view = json_param(opened.params["view"])
+
+    values = {"instruction": {"text": {"type": "plain_text_input", "value": "add a moon --ar 1:1"}}}
+    status, _ = await slack.sender.interaction(view_submission({**view, "id": "V1"}, values))
+    assert status == 200
+    await slack.settle()
+
+    first, second = gptproto.generations
+    assert second.input_images() == [first.produced[0]]
+    assert any("add a moon" in p.get("text", "") for p in second.json["contents"][-1]["parts"])
+    assert second.json["generationConfig"]["imageConfig"]["aspectRatio"] == "1:1"
+    assert [u.thread_ts for u in slack.fake.uploads] == [event["ts"], event["ts"]]
+
+
+async def test_refine_from_an_older_result_branches_from_it(
+    slack: SlackBot, gptproto: FakeGptProto
+) -> None:
+    event = await slack.mention("a hill")
+    await slack.settle()
+    older = slack.result_message(event["ts"])
+    await click(slack, "reroll", older)
+    await slack.settle()
+    await click(slack, "refine", older)
+    view = json_param((await slack.fake.wait_for("views.open"))[0].params["view"])
+    values = {"instruction": {"text": {"type": "plain_text_input", "value": "add a tree"}}}
+    await slack.sender.interaction(view_submission(view, values))
+    await slack.settle()
+
+    first, _rerolled, branched = gptproto.generations
+    assert branched.input_images() == [first.produced[0]]
+
+
+async def test_an_empty_refine_instruction_is_refused_in_the_modal(
+    slack: SlackBot, gptproto: FakeGptProto
+) -> None:
+    event = await slack.mention("a kite")
+    await slack.settle()
+    await click(slack, "refine", slack.result_message(event["ts"]))
+    view = json_param((await slack.fake.wait_for("views.open"))[0].params["view"])
+    values = {"instruction": {"text": {"type": "plain_text_input", "value": "   "}}}
+    status, body = await slack.sender.interaction(view_submission(view, values))
+    assert status == 200
+    assert json.loads(body)["response_action"] == "errors"
+    await slack.settle()
+    assert len(gptproto.generations) == 1
+
+
+async def test_when_the_refine_form_cannot_open_the_thread_says_what_to_do(
+    slack: SlackBot, gptproto: FakeGptProto
+) -> None:
+    event = await slack.mention("a bridge")
+    await slack.settle()
+    slack.fake.fail("views.open", "expired_trigger_id")
+    await click(slack, "refine", slack.result_message(event["ts"]))
+    await slack.settle()
+    assert "reply in this thread with your change" in slack.said(event["ts"])[-1]
+    assert len(gptproto.generations) == 1
