@@ -2,39 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
-from typing import Protocol
+from dataclasses import dataclass
 
-from bot import conversation
 from bot.access import AccessPolicy
-from bot.errors import BotError, EmptyPrompt, NothingToRefine, TooManyImages
+from bot.errors import EmptyPrompt, NothingToRefine, TooManyImages
 from bot.images import normalise_all
 from bot.inflight import InFlight
 from bot.limits import JobGate, QueueCallback, UserLimits
-from bot.models import Image, Reply, Request, Thread, ThreadKey, Turn, Usage
-from bot.upstream import Api, GenerationRequest, ImageGenerator, capabilities, check_request
+from bot.models import Image, Reply, Request, Thread, ThreadKey, Turn
+from bot.turns import GONE, INTERRUPTED, Job, JobObserver, TurnRunner
+from bot.upstream import Api, ImageGenerator, capabilities
 from bot.usage import UsageReport, usage_report
 from storage.base import Store
 
+__all__ = ["INTERRUPTED", "PRUNED", "Engine", "EngineOptions", "JobObserver"]
+
 logger = logging.getLogger(__name__)
 
-INTERRUPTED = "The bot restarted while this image was being made. Please ask again."
-_PRUNED = (
+PRUNED = (
     "This conversation is older than the bot keeps images, so there is nothing left to "
     "refine. Start a new one with /imagine."
 )
-_GONE = "That image is no longer stored, so it cannot be refined or re-rolled."
-
-
-class JobObserver(Protocol):
-    """Told about every finished job (metrics)."""
-
-    def on_job(self, *, platform: str, outcome: str, seconds: float, usage: Usage) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -45,21 +34,6 @@ class EngineOptions:
     api: Api = Api.GEMINI
     default_ratio: str | None = None
     history_turns: int = 6
-
-
-@dataclass(frozen=True)
-class _Job:
-    """One turn about to run: where it goes, what it continues, what it sends."""
-
-    thread_id: int
-    key: ThreadKey
-    user: str
-    prompt: str
-    ratio: str | None
-    model: str
-    attachments: tuple[Image, ...]
-    parent: Turn | None
-    follow_head: bool = False  # refining "the current image": whatever the head is once it runs
 
 
 class Engine:
@@ -77,15 +51,19 @@ class Engine:
         observer: JobObserver | None = None,
     ) -> None:
         self._store = store
-        self._generator = generator
         self._gate = gate
-        self._user_limits = user_limits
         self._access = access or AccessPolicy()
         self._options = options or EngineOptions()
-        self._observer = observer
-        self._locks: dict[int, asyncio.Lock] = {}
-        self._lock_users: dict[int, int] = {}
         self._inflight = InFlight()
+        self._runner = TurnRunner(
+            store=store,
+            generator=generator,
+            gate=gate,
+            user_limits=user_limits,
+            api=self._options.api,
+            history_turns=self._options.history_turns,
+            observer=observer,
+        )
 
     @property
     def access(self) -> AccessPolicy:
@@ -113,7 +91,7 @@ class Engine:
         thread = await self._store.get_thread(request.key)
         if thread is None:
             thread = await self._store.create_thread(request.key)
-        job = _Job(
+        job = Job(
             thread_id=thread.id,
             key=request.key,
             user=request.user,
@@ -123,7 +101,7 @@ class Engine:
             attachments=images,
             parent=None,
         )
-        return await self._locked(job, on_queued)
+        return await self._runner.run(job, on_queued)
 
     async def refine(self, request: Request, *, on_queued: QueueCallback | None = None) -> Reply:
         """Continue from the thread's head, or from request.reply_to; no image yet: imagine."""
@@ -135,7 +113,7 @@ class Engine:
             return await self.imagine(request, on_queued=on_queued)
         model = request.model or parent.model
         images = await self._prepare(request, model=model)
-        job = _Job(
+        job = Job(
             thread_id=parent.thread_id,
             key=request.key,
             user=request.user,
@@ -146,7 +124,7 @@ class Engine:
             parent=parent,
             follow_head=request.reply_to is None,
         )
-        return await self._locked(job, on_queued)
+        return await self._runner.run(job, on_queued)
 
     async def reroll(
         self, turn_id: int, *, user: str, on_queued: QueueCallback | None = None
@@ -155,14 +133,14 @@ class Engine:
         self._inflight.enter()
         turn = await self._store.get_turn(turn_id)
         if turn is None:
-            raise NothingToRefine(_GONE)
+            raise NothingToRefine(GONE)
         parent = await self._store.get_turn(turn.parent_id) if turn.parent_id else None
         images = tuple(await self._store.load_images(turn.inputs))
         if len(images) != len(turn.inputs) or (turn.parent_id and parent is None):
-            raise NothingToRefine(_GONE)
+            raise NothingToRefine(GONE)
         key = await self._key_of(turn)
         self._admissible(Request(key=key, user=user, text=turn.prompt))
-        job = _Job(
+        job = Job(
             thread_id=turn.thread_id,
             key=key,
             user=user,
@@ -172,7 +150,7 @@ class Engine:
             attachments=images,
             parent=parent,
         )
-        return await self._locked(job, on_queued)
+        return await self._runner.run(job, on_queued)
 
     # -- shutdown ---------------------------------------------------------------------
 
@@ -203,7 +181,7 @@ class Engine:
     async def link_thread(self, turn_id: int, *, key: ThreadKey) -> None:
         turn = await self._store.get_turn(turn_id)
         if turn is None:
-            raise NothingToRefine(_GONE)
+            raise NothingToRefine(GONE)
         await self._store.add_alias(turn.thread_id, key=key)
 
     async def link_message(self, turn_id: int, *, platform: str, message_id: str) -> None:
@@ -235,12 +213,12 @@ class Engine:
         if request.reply_to is not None:
             parent = await self._store.get_turn(request.reply_to)
             if parent is None or not parent.outputs:
-                raise NothingToRefine(_GONE)
+                raise NothingToRefine(GONE)
             return parent
         if thread is None:
             return None
         if thread.pruned:
-            raise NothingToRefine(_PRUNED)
+            raise NothingToRefine(PRUNED)
         if thread.head_id is None:
             return None
         return await self._store.get_turn(thread.head_id)
@@ -248,125 +226,5 @@ class Engine:
     async def _key_of(self, turn: Turn) -> ThreadKey:
         key = await self._store.thread_key(turn.thread_id)
         if key is None:
-            raise NothingToRefine(_GONE)
+            raise NothingToRefine(GONE)
         return key
-
-    @asynccontextmanager
-    async def _thread_lock(self, thread_id: int) -> AsyncIterator[None]:
-        """One turn at a time per thread; the lock is dropped when nobody holds or waits."""
-        lock = self._locks.setdefault(thread_id, asyncio.Lock())
-        self._lock_users[thread_id] = self._lock_users.get(thread_id, 0) + 1
-        try:
-            async with lock:
-                yield
-        finally:
-            self._lock_users[thread_id] -= 1
-            if not self._lock_users[thread_id]:
-                del self._lock_users[thread_id], self._locks[thread_id]
-
-    async def _locked(self, job: _Job, on_queued: QueueCallback | None) -> Reply:
-        started = time.monotonic()
-        outcome = "error"
-        usage = Usage()
-        try:
-            async with self._thread_lock(job.thread_id):
-                job = await self._current(job)
-                reply = await self._run(job, on_queued)
-            outcome, usage = "ok", reply.usage
-            return reply
-        except BotError as exc:
-            outcome = type(exc).__name__
-            raise
-        finally:
-            self._finished(job, outcome=outcome, seconds=time.monotonic() - started, usage=usage)
-
-    async def _current(self, job: _Job) -> _Job:
-        """A refinement of the head that waited for the lock continues from the new head."""
-        if job.parent is None or not job.follow_head:
-            return job
-        thread = await self._store.get_thread(job.key)
-        if thread is None or thread.head_id in (None, job.parent.id):
-            return job
-        if thread.id != job.thread_id:
-            return job
-        head = await self._store.get_turn(thread.head_id)
-        return job if head is None else replace(job, parent=head)
-
-    async def _request_for(self, job: _Job) -> GenerationRequest:
-        if job.parent is None:
-            return conversation.first_turn(
-                model=job.model, prompt=job.prompt, images=job.attachments, ratio=job.ratio
-            )
-        current = await self._store.load_images(job.parent.outputs[:1])
-        if not current:
-            raise NothingToRefine(_GONE)
-        caps = capabilities(job.model)
-        given = 1 + len(job.attachments)
-        if given > caps.max_images:
-            raise TooManyImages(limit=caps.max_images, given=given, with_current=True)
-        lineage = await self._store.lineage(
-            job.parent.id, limit=max(1, self._options.history_turns)
-        )
-        return conversation.refinement(
-            model=job.model,
-            prompt=job.prompt,
-            current=current[0],
-            lineage=lineage,
-            extra=job.attachments,
-            ratio=job.ratio,
-            replay=caps.needs_signatures and self._options.api is Api.GEMINI,
-        )
-
-    async def _run(self, job: _Job, on_queued: QueueCallback | None) -> Reply:
-        upstream = await self._request_for(job)
-        caps = check_request(upstream, api=self._options.api)
-        await self._user_limits.admit(platform=job.key.platform, user=job.user)
-        turn = await self._store.start_turn(
-            job.thread_id,
-            parent_id=job.parent.id if job.parent else None,
-            user=job.user,
-            prompt=job.prompt,
-            ratio=job.ratio,
-            model=job.model,
-            inputs=job.attachments,
-        )
-        try:
-            async with self._gate.slot(on_queued):
-                generation = await self._generator.generate(upstream)
-        except BotError as exc:
-            await self._store.fail_turn(turn.id, error=exc.user_message)
-            raise
-        except BaseException:
-            await asyncio.shield(self._store.fail_turn(turn.id, error=INTERRUPTED))
-            raise
-        parts_json = await _compact(generation.parts_json, generation.images)
-        done = await self._store.finish_turn(
-            turn.id,
-            outputs=generation.images,
-            text=generation.text,
-            usage=generation.usage,
-            parts_json=parts_json,
-            cost_usd=caps.price_per_image_usd * len(generation.images),
-        )
-        return Reply(
-            key=job.key, turn=done, images=generation.images, text=generation.text,
-            usage=generation.usage,
-        )  # fmt: skip
-
-    def _finished(self, job: _Job, *, outcome: str, seconds: float, usage: Usage) -> None:
-        logger.info(
-            "job platform=%s thread=%s outcome=%s seconds=%.2f input_tokens=%d output_tokens=%d",
-            job.key.platform, job.thread_id, outcome, seconds, usage.input_tokens,
-            usage.output_tokens,
-        )  # fmt: skip
-        if self._observer is not None:
-            self._observer.on_job(
-                platform=job.key.platform, outcome=outcome, seconds=seconds, usage=usage
-            )
-
-
-async def _compact(parts_json: str, images: Sequence[Image]) -> str:
-    """Store the model's parts without a second copy of the image bytes (off-loop when large)."""
-    if len(parts_json) < 64_000:
-        return conversation.compact_parts(parts_json, images)
-    return await asyncio.to_thread(conversation.compact_parts, parts_json, images)

@@ -3,37 +3,26 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.errors import NoImage, OutputBlocked, PromptBlocked, TextOnly, UnreadableResponse
 from bot.models import Image, Usage
-from bot.payloads import dumps
+from bot.payloads import decode_image, dumps, parse_data_url
 from bot.upstream import Generation
 
 OUTPUT_BLOCKED = frozenset(
-    {
-        "IMAGE_SAFETY",
-        "IMAGE_PROHIBITED_CONTENT",
-        "PROHIBITED_CONTENT",
-        "SAFETY",
-        "IMAGE_RECITATION",
-        "RECITATION",
-        "CONTENT_FILTER",
-    }
+    {"IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT", "PROHIBITED_CONTENT", "SAFETY"}
+    | {"IMAGE_RECITATION", "RECITATION", "CONTENT_FILTER"}
 )
 NO_IMAGE_REASONS = frozenset(
     {"NO_IMAGE", "MAX_TOKENS", "OTHER", "IMAGE_OTHER", "BLOCKLIST", "SPII", "LENGTH"}
 )
 
-_SLICE = 256 * 1024  # base64 characters, a multiple of 4
 _MARKDOWN_IMAGE = re.compile(r"!\[[^\]\n]*\]\(\s*<?((?:data:|https?://)[^)\s>]+)>?\s*\)")
-_HEIF_BRANDS = {b"heic": "image/heic", b"heix": "image/heic", b"mif1": "image/heif"}
 
 
 @dataclass(frozen=True)
@@ -57,69 +46,6 @@ class Answer:
             image_urls=(),
             parts=self.parts + tuple(_inline_part(image) for image in images),
         )
-
-
-def sniff_image(data: bytes, declared: str | None = None) -> str | None:
-    """The image type from magic bytes (PNG, JPEG, WebP, GIF, HEIF family); None if not one."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "image/gif"
-    if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
-        if declared in ("image/heic", "image/heif"):
-            return declared
-        return _HEIF_BRANDS[data[8:12]]
-    return None
-
-
-def decode_base64(text: Any) -> bytes:
-    """Strict base64 (standard or URL-safe alphabet); anything else is unreadable."""
-    if not isinstance(text, str) or not text:
-        raise UnreadableResponse("The image service sent an image without data.")
-    if "\n" in text or "\r" in text or " " in text:
-        text = "".join(text.split())
-    altchars = b"-_" if ("-" in text or "_" in text) else None
-    try:
-        if len(text) <= _SLICE:
-            return base64.b64decode(text, altchars=altchars, validate=True)
-        return _decode_in_slices(text, altchars)
-    except (binascii.Error, ValueError) as exc:
-        raise UnreadableResponse("The image service sent image data that is not base64.") from exc
-
-
-def _decode_in_slices(text: str, altchars: bytes | None) -> bytes:
-    # Only bodies over a megabyte hold strings this long, and those are read in a worker
-    # thread: handing the GIL over between slices lets the event loop in at once instead of
-    # after a whole switch interval, which adds up to long stalls when hundreds are decoded.
-    pieces = []
-    for start in range(0, len(text), _SLICE):
-        piece = text[start : start + _SLICE]
-        pieces.append(base64.b64decode(piece, altchars=altchars, validate=True))
-        time.sleep(0)
-    return b"".join(pieces)
-
-
-def decode_image(b64: Any, declared: str | None = None) -> Image:
-    """Image bytes from base64, typed by their magic bytes; non-images are unreadable."""
-    data = decode_base64(b64)
-    mime = sniff_image(data, declared)
-    if mime is None:
-        raise UnreadableResponse("The image service sent data that is not an image.")
-    return Image(data=data, mime_type=mime)
-
-
-def parse_data_url(url: str) -> tuple[str, str] | None:
-    """(declared mime, base64 text) of a base64 data URL, else None."""
-    if not url.startswith("data:"):
-        return None
-    header, sep, data = url[5:].partition(",")
-    if not sep or not header.endswith(";base64"):
-        return None
-    return header.split(";", 1)[0], data
 
 
 def parse_json(body: bytes) -> Any:

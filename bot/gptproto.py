@@ -22,9 +22,9 @@ from bot.errors import (
     UnreadableResponse,
     UpstreamTimeout,
 )
-from bot.extract import conclude, parse_json, read_answer, sniff_image
+from bot.extract import conclude, parse_json, read_answer
 from bot.models import Image
-from bot.payloads import encode_request
+from bot.payloads import encode_request, sniff_image
 from bot.retry import Failure, RetryPolicy, classify_status, error_status
 from bot.upstream import Api, Generation, GenerationRequest, check_request
 

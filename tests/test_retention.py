@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.core import _PRUNED
+from bot.core import PRUNED
 from bot.errors import NothingToRefine
 from bot.retention import Retention
 from tests.engine_support import engine_on, request
@@ -30,7 +30,7 @@ async def test_a_pruned_thread_answers_a_refinement_with_the_core_message(tmp_pa
 
         with pytest.raises(NothingToRefine) as refused:
             await engine.refine(request("old", "make it blue"))
-        assert refused.value.user_message == _PRUNED
+        assert refused.value.user_message == PRUNED
         assert await store.load_images([old.turn.outputs[0]]) == []
         assert len(fake.generations) == 2  # the refusal cost no upstream call
 

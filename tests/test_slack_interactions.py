@@ -76,14 +76,19 @@ async def test_imagine_acks_fast_posts_the_prompt_and_answers_in_its_thread(
 async def test_imagine_usage_is_answered_privately_and_generates_nothing(
     slack: SlackBot, gptproto: FakeGptProto
 ) -> None:
+    await slack.mention("a lantern")
+    await slack.settle()
+    posted_before = len(slack.fake.called("chat.postMessage"))
     status, body = await slack.sender.command(slash_command("usage"))
     assert status == 200
-    assert "not available yet" in body  # a plain-text answer is shown only to the user
+    # a plain-text answer to the command is shown only to the user who asked
+    assert body.startswith("Your usage: today 1 image, ")
+    assert "Everyone here" not in body  # the workspace's totals are for admins only
     status, body = await slack.sender.command(slash_command("  --ar 16:9 "))
     assert "/imagine a red fox" in body
     await slack.settle()
-    assert gptproto.generations == []
-    assert slack.fake.called("chat.postMessage") == []
+    assert len(gptproto.generations) == 1
+    assert len(slack.fake.called("chat.postMessage")) == posted_before
 
 
 async def test_reroll_makes_a_new_image_from_the_same_inputs_in_the_same_thread(

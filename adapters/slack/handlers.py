@@ -52,7 +52,6 @@ class Route:
     reply_to: int | None = None
 
 
-USAGE_NOT_YET = "Usage reports are not available yet."
 EMPTY_COMMAND = "Tell me what to draw, e.g. `/imagine a red fox in the snow --ar 16:9`."
 
 
@@ -173,7 +172,12 @@ class SlackHandlers:
         """Ack within Slack's 3 s; the prompt is posted and the image made in its thread."""
         text = str(command.get("text") or "").strip()
         if text.lower() == "usage":
-            await ack(USAGE_NOT_YET)
+            report = await self._engine.usage_report(
+                platform=PLATFORM,
+                workspace=str(command.get("team_id") or ""),
+                user=str(command.get("user_id") or ""),
+            )
+            await ack(report.render())
             return
         prompt = parse_prompt(text, bot_user_id=self.bot_user_id)
         if not prompt.text:
