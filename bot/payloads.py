@@ -1,5 +1,4 @@
-"""On the wire: request bodies for the three endpoint families, and the JSON, base64 and
-image-type codecs both directions share."""
+"""On the wire: request bodies per endpoint family, plus the JSON, base64 and image-type codecs."""
 
 from __future__ import annotations
 
