@@ -1,6 +1,103 @@
-"""stub."""
-from bench.report import Row
+"""In flight: many jobs waiting on a slow upstream at once, MAX_CONCURRENT_JOBS equal to them.
+
+The bot runs in a child process of its own (`python -m bench.inflight --child ...`) so that its
+peak RSS is its own, and the fake upstream runs in yet another (bench.world_process), so that
+the fake's CPU and memory count against neither.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.bot_side import bench_settings, job_request, running_engine
+from bench.report import Row, judged
 from bench.sizes import Context
-NAME = "inflight"
+from bench.world import ROOT, World
+
+NAME = "in flight"
+SLACK_SECONDS = 1.5
+RSS_TARGET_MB = 600
+PROMPT = "a paper boat on a stormy sea"
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
+
+
+async def child(jobs: int, latency: float) -> dict[str, Any]:
+    """Run the jobs in this process; what it measured, as JSON-ready values."""
+    with tempfile.TemporaryDirectory(prefix="bench-inflight-") as scratch:
+        log = (Path(scratch) / "bot.log").open("w", encoding="utf-8")
+        async with World(latency=latency) as world:
+            settings = bench_settings(
+                gptproto=world.gptproto,
+                database=Path(scratch) / "inflight.db",
+                max_concurrent_jobs=jobs,
+                max_queue=jobs,
+            )
+            async with running_engine(settings, log=log) as engine:
+                await engine.imagine(job_request(0, PROMPT))  # warm-up: pools, caches
+                await world.reset()
+                before = peak_rss_mb()
+                started = time.monotonic()
+                replies = await asyncio.gather(
+                    *(engine.imagine(job_request(job, PROMPT)) for job in range(1, jobs + 1))
+                )
+                wall = time.monotonic() - started
+                stats = await world.stats()
+        log.close()
+    return {
+        "wall": wall,
+        "images": sum(len(reply.images) for reply in replies),
+        "peak_in_flight": stats["peak_in_flight"],
+        "rss_before_mb": before,
+        "rss_peak_mb": peak_rss_mb(),
+    }
+
+
 async def run(context: Context) -> list[Row]:
-    return []
+    sizes = context.sizes
+    jobs, latency = sizes.inflight_jobs, sizes.inflight_latency
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.inflight", "--child", "--jobs", str(jobs),
+        "--latency", str(latency), cwd=ROOT, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    output, _ = await process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"the in-flight child exited with {process.returncode}")
+    result = json.loads(output.decode().strip().splitlines()[-1])
+    if result["images"] != jobs:
+        raise RuntimeError(f"{result['images']} images for {jobs} jobs")
+    limit = latency + SLACK_SECONDS
+    smoke = sizes.smoke
+    label = f"{jobs} jobs, {latency:g} s upstream"
+    return [
+        Row(NAME, f"{label}: wall time", f"{result['wall']:.2f} s", f"<= {limit:g} s",
+            judged(result["wall"] <= limit, smoke=smoke)),  # fmt: skip
+        Row(NAME, "upstream requests at once (peak)", str(result["peak_in_flight"]),
+            f"= {jobs}", judged(result["peak_in_flight"] == jobs, smoke=smoke)),  # fmt: skip
+        Row(NAME, "peak RSS of the bot (idle before)",
+            f"{result['rss_peak_mb']:.0f} MB ({result['rss_before_mb']:.0f} MB)",
+            f"<= {RSS_TARGET_MB} MB", judged(result["rss_peak_mb"] <= RSS_TARGET_MB, smoke=smoke)),
+    ]  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--child", action="store_true", required=True)
+    parser.add_argument("--jobs", type=int, required=True)
+    parser.add_argument("--latency", type=float, required=True)
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(child(args.jobs, args.latency))))
+
+
+if __name__ == "__main__":
+    main()

@@ -127,7 +127,12 @@ class Engine:
         return await self._runner.run(job, on_queued)
 
     async def reroll(
-        self, turn_id: int, *, user: str, on_queued: QueueCallback | None = None
+        self,
+        turn_id: int,
+        *,
+        user: str,
+        roles: tuple[str, ...] = (),
+        on_queued: QueueCallback | None = None,
     ) -> Reply:
         """The same inputs as that turn, a new result that becomes the head."""
         self._inflight.enter()
@@ -139,7 +144,7 @@ class Engine:
         if len(images) != len(turn.inputs) or (turn.parent_id and parent is None):
             raise NothingToRefine(GONE)
         key = await self._key_of(turn)
-        self._admissible(Request(key=key, user=user, text=turn.prompt))
+        self._admissible(Request(key=key, user=user, text=turn.prompt, roles=roles))
         job = Job(
             thread_id=turn.thread_id,
             key=key,

@@ -73,7 +73,8 @@ class Store(Protocol):
         """Image bytes by content hash, in the order asked; missing hashes are skipped."""
 
     async def fail_pending(self, *, error: str) -> list[tuple[Turn, ThreadKey]]:
-        """At start-up: mark turns left pending by a crash failed and return them."""
+        """At start-up: mark turns left pending by a crash failed; return each with the key of
+        the place its conversation lives now (a later alias rather than the first key)."""
 
     # -- platform messages --------------------------------------------------------
 

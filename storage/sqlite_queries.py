@@ -93,16 +93,23 @@ def _insert_key(db: sqlite3.Connection, thread_id: int, key: ThreadKey, *, is_al
     )
 
 
-def first_keys(db: sqlite3.Connection, thread_ids: Sequence[int]) -> dict[int, ThreadKey]:
-    """The key each thread was created under."""
+def first_keys(
+    db: sqlite3.Connection, thread_ids: Sequence[int], *, prefer_alias: bool = False
+) -> dict[int, ThreadKey]:
+    """The key each thread was created under, or with prefer_alias the one it lives under now.
+
+    An alias is a platform thread made after the first turn (a Discord thread started from the
+    result message): that is where the conversation went on.
+    """
     keys: dict[int, ThreadKey] = {}
+    wanted = "" if prefer_alias else "is_alias = 0 AND "
     for chunk in chunks(thread_ids):
         rows = db.execute(
             "SELECT thread_id, platform, workspace, channel, thread FROM thread_keys"
-            f" WHERE is_alias = 0 AND thread_id IN ({placeholders(len(chunk))})",
+            f" WHERE {wanted}thread_id IN ({placeholders(len(chunk))}) ORDER BY is_alias",
             chunk,
         )
-        keys.update((row[0], ThreadKey(*row[1:])) for row in rows)
+        keys.update((row[0], ThreadKey(*row[1:])) for row in rows)  # later rows: aliases win
     return keys
 
 
@@ -256,7 +263,7 @@ def fail_pending(
     turns: list[Turn] = []
     for chunk in chunks(ids):
         turns += turns_where(db, f"t.id IN ({placeholders(len(chunk))})", chunk)
-    keys = first_keys(db, sorted({t.thread_id for t in turns}))
+    keys = first_keys(db, sorted({t.thread_id for t in turns}), prefer_alias=True)
     return [(t, keys[t.thread_id]) for t in turns]
 
 

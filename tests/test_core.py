@@ -303,3 +303,16 @@ async def test_a_gone_turn_cannot_be_rerolled(fake: FakeGptProto, tmp_path: Path
         with pytest.raises(NothingToRefine):
             await engine.reroll(999, user="UALICE")
     assert fake.generations == []
+
+
+async def test_reroll_honours_roles_like_every_other_job(
+    fake: FakeGptProto, tmp_path: Path
+) -> None:
+    policy = AccessPolicy(allowed_roles=frozenset({"R-artists"}))
+    async with engine_on(fake, tmp_path, access=policy) as (engine, _):
+        first = await engine.imagine(request("t1", "a kite", roles=("R-artists",)))
+        with pytest.raises(AccessDenied):
+            await engine.reroll(first.turn.id, user="UBOB")
+        again = await engine.reroll(first.turn.id, user="UBOB", roles=("R-artists",))
+    assert again.turn.user == "UBOB"
+    assert len(fake.generations) == 2

@@ -30,8 +30,9 @@ def _photo(serial: int, name: str = "photo.png") -> tuple[bytes, str, str]:
 async def test_commands_are_synced_to_the_configured_guild(bot: DiscordBot) -> None:
     [sync] = bot.fake.of("command_sync")
     assert sync.params["guild"] == str(bot.world.guild.id)
-    [command] = sync.json
-    assert command["name"] == "imagine"
+    commands = {command["name"]: command for command in sync.json}
+    assert sorted(commands) == ["imagine", "usage"]
+    command = commands["imagine"]
     options = {option["name"]: option for option in command["options"]}
     assert options["prompt"]["required"] is True
     assert [c["value"] for c in options["aspect_ratio"]["choices"]] == [
@@ -227,3 +228,18 @@ async def test_in_a_forum_post_it_answers_in_place(bot: DiscordBot) -> None:
     assert len(bot.upstream.generations) == 3
     assert bot.upstream.generations[2].input_images() == [bot.upstream.generations[1].produced[0]]
     assert reply["channel_id"] == post["id"]
+
+
+async def test_usage_is_private_and_shows_admins_the_server(bot: DiscordBot) -> None:
+    alice = bot.world.alice
+    await bot.result_of(await bot.fake.slash_command("imagine", {"prompt": "a fox"}, user=alice))
+
+    mine = await bot.ephemeral_reply(await bot.fake.slash_command("usage", {}, user=alice))
+    assert mine.startswith("Your usage: today 1 image, ")
+    assert "Everyone here" not in mine
+
+    await bot.restart(admin_user_ids=str(alice.id))
+    admin = await bot.ephemeral_reply(await bot.fake.slash_command("usage", {}, user=alice))
+    assert "Everyone here: today 1 image, " in admin
+    assert "Estimated cost: $0.04 today" in admin
+    assert len(bot.upstream.generations) == 1

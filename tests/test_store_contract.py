@@ -308,9 +308,10 @@ async def test_the_same_image_in_two_turns_is_one_image(store: Store) -> None:
 # -- start-up after a crash --------------------------------------------------------------
 
 
-async def test_fail_pending_reports_pending_turns_with_their_first_key(store: Store) -> None:
+async def test_fail_pending_reports_pending_turns_where_their_thread_lives(store: Store) -> None:
     one = await store.create_thread(ThreadKey("discord", "G1", "C1", "interaction-1"))
-    await store.add_alias(one.id, key=ThreadKey("discord", "G1", "C1", "message-1"))
+    moved = ThreadKey("discord", "G1", "C1", "message-1")
+    await store.add_alias(one.id, key=moved)
     two = await _thread(store, "1700000000.000100")
     finished = await done_turn(store, one.id)
     stuck = [
@@ -323,7 +324,7 @@ async def test_fail_pending_reports_pending_turns_with_their_first_key(store: St
     reported = await store.fail_pending(error="The bot restarted during this job.")
 
     assert [(turn.id, k) for turn, k in reported] == [
-        (stuck[0].id, one.key),
+        (stuck[0].id, moved),  # the alias: the platform thread made after the first turn
         (stuck[1].id, two.key),
     ]
     assert all(turn.status is TurnStatus.FAILED for turn, _ in reported)

@@ -16,7 +16,12 @@ from discord import app_commands
 
 from adapters.discord.client import BananaClient, ResultButton
 from adapters.discord.context import PLATFORM, Services
-from adapters.discord.interactions import ImagineOptions, Interactions, add_imagine_command
+from adapters.discord.interactions import (
+    ImagineOptions,
+    Interactions,
+    add_imagine_command,
+    add_usage_command,
+)
 from adapters.discord.messages import Messages
 from adapters.discord.progress import Clock
 from bot.config import Settings
@@ -84,6 +89,7 @@ class DiscordAdapter:
         client.add_dynamic_items(ResultButton)
         tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(client)
         add_imagine_command(tree, self.on_imagine)
+        add_usage_command(tree, self.on_usage)
         self._client, self._messages = client, Messages(self._services, client=client)
         try:
             await self._login(client, token.get_secret_value())
@@ -218,6 +224,10 @@ class DiscordAdapter:
     async def on_imagine(self, interaction: discord.Interaction, options: ImagineOptions) -> None:
         async with self._tracked(f"/imagine {interaction.id}"):
             await self._interactions.imagine(interaction, options)
+
+    async def on_usage(self, interaction: discord.Interaction) -> None:
+        async with self._tracked(f"/usage {interaction.id}"):
+            await self._interactions.usage(interaction)
 
     async def on_message(self, message: discord.Message) -> None:
         if self._messages is not None:

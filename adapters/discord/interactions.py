@@ -69,6 +69,19 @@ def add_imagine_command(
         await handler(interaction, ImagineOptions(prompt, aspect_ratio, images))
 
 
+UsageHandler = Callable[[discord.Interaction], Awaitable[None]]
+
+
+def add_usage_command(
+    tree: app_commands.CommandTree[discord.Client], handler: UsageHandler
+) -> None:
+    """Register /usage: the caller's images and tokens (and the server's, for admins)."""
+
+    @tree.command(name="usage", description="Your images and tokens today and over 30 days")
+    async def usage(interaction: discord.Interaction) -> None:
+        await handler(interaction)
+
+
 class Interactions:
     """Slash command, buttons and modal: always acknowledged within Discord's 3 seconds."""
 
@@ -107,6 +120,17 @@ class Interactions:
         if delivered is not None:
             await start_thread(self._services, interaction.channel, delivered)
 
+    async def usage(self, interaction: discord.Interaction) -> None:
+        """Answer /usage privately; members who can manage the server also see its totals."""
+        await interaction.response.defer(thinking=True, ephemeral=True)
+        report = await self._services.engine.usage_report(
+            platform=PLATFORM,
+            workspace=str(interaction.guild_id) if interaction.guild_id else "dm",
+            user=str(interaction.user.id),
+            platform_admin=interaction.permissions.manage_guild,
+        )
+        await interaction.followup.send(report.render(), ephemeral=True)
+
     async def button(self, interaction: discord.Interaction, action: str, turn_id: int) -> None:
         if action == "reroll":
             await self._reroll(interaction, turn_id)
@@ -141,10 +165,12 @@ class Interactions:
     async def _reroll(self, interaction: discord.Interaction, turn_id: int) -> None:
         thread = _thread_started_from(interaction.message)
         await interaction.response.defer(thinking=True, ephemeral=thread is not None)
-        user = str(interaction.user.id)
+        user, roles = str(interaction.user.id), roles_of(interaction.user)
 
         async def job(on_queued: QueueCallback) -> Reply:
-            return await self._services.engine.reroll(turn_id, user=user, on_queued=on_queued)
+            return await self._services.engine.reroll(
+                turn_id, user=user, roles=roles, on_queued=on_queued
+            )
 
         outlet = self._outlet(interaction, post_to=thread)
         await run_job(self._services, outlet, job, what="re-roll")
