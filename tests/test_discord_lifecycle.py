@@ -54,7 +54,7 @@ async def test_without_guild_ids_commands_sync_globally(
     try:
         [sync] = discord_fake.of("command_sync")
         assert sync.path.endswith(f"/applications/{discord_fake.world.app_id}/commands")
-        assert [command["name"] for command in sync.json] == ["imagine"]
+        assert [command["name"] for command in sync.json] == ["imagine", "usage"]
     finally:
         await harness.stop()
 
