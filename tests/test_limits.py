@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -11,9 +12,10 @@ from bot.errors import QueueFull, QuotaExceeded, ShuttingDown, UserRateLimited
 from bot.limits import JobGate, UserLimits
 
 
-async def _wait_for(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    async with asyncio.timeout(timeout):
-        while not predicate():
+async def _wait_for(predicate: Callable[[], bool], within: float = 5.0) -> None:
+    """Yield to the loop until the gate reaches the state the test waits for, with a deadline."""
+    async with asyncio.timeout(within):
+        while not predicate():  # noqa: ASYNC110 - the gate has no event to wait on
             await asyncio.sleep(0)
 
 
