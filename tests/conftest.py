@@ -14,6 +14,9 @@ from bot.config import Settings
 from bot.core import Engine
 from tests.fakes.gptproto import FakeGptProto
 
+# The platform harnesses' fixtures (bot, discord_fake, upstream, error_log, slack).
+pytest_plugins = ["tests.fakes.discord_harness", "tests.fakes.slack.harness"]
+
 TEST_API_KEY = "sk-test-conftest-key"
 
 EngineFactory = Callable[..., Awaitable[Engine]]

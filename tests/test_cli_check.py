@@ -23,6 +23,7 @@ from tests.cli_support import (
     run_bot_async,
 )
 from tests.fakes.discord import FakeDiscord
+from tests.fakes.local_server import serve_locally
 
 
 def test_check_reports_what_is_configured_without_printing_secrets(tmp_path: Path) -> None:
@@ -129,11 +130,9 @@ async def _gateway(status: int, body: dict[str, Any]) -> AsyncIterator[tuple[_Ga
     gateway = _Gateway(status, body)
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", gateway.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    runner, port = await serve_locally(app, access_log=None)
     try:
-        yield gateway, f"http://127.0.0.1:{runner.addresses[0][1]}"
+        yield gateway, f"http://127.0.0.1:{port}"
     finally:
         await runner.cleanup()
 

@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from tests.fakes import discord_harness
 from tests.fakes import discord_payloads as p
 from tests.fakes.discord_harness import DiscordBot
 from tests.fakes.discord_interactions import (
@@ -16,12 +15,6 @@ from tests.fakes.discord_interactions import (
     MODAL,
     InteractionRecord,
 )
-
-# The harness's fixtures, for pytest to find in this module.
-bot = discord_harness.bot
-discord_fake = discord_harness.discord_fake
-error_log = discord_harness.error_log
-upstream = discord_harness.upstream
 
 
 async def _imagined(bot: DiscordBot, prompt: str = "a green owl") -> tuple[dict[str, Any], int]:

@@ -10,15 +10,8 @@ import pytest
 from PIL import Image
 
 from bot.models import Request
-from tests.fakes import discord_harness
 from tests.fakes.discord_harness import DiscordBot, ErrorLog
 from tests.fakes.gptproto import Outcome
-
-# The harness's fixtures, for pytest to find in this module.
-bot = discord_harness.bot
-discord_fake = discord_harness.discord_fake
-error_log = discord_harness.error_log
-upstream = discord_harness.upstream
 
 
 def _png(shade: int) -> tuple[bytes, str, str]:

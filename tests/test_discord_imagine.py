@@ -8,16 +8,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from tests.fakes import discord_harness
 from tests.fakes.discord_harness import DiscordBot
 from tests.fakes.discord_interactions import DEFERRED_MESSAGE
 from tests.fakes.gptproto import Outcome, image_serial
-
-# The harness's fixtures, for pytest to find in this module.
-bot = discord_harness.bot
-discord_fake = discord_harness.discord_fake
-error_log = discord_harness.error_log
-upstream = discord_harness.upstream
 
 
 def _photo(serial: int, name: str = "photo.png") -> tuple[bytes, str, str]:

@@ -12,17 +12,9 @@ from bot.__main__ import open_engine
 from bot.errors import ConfigError
 from bot.models import ThreadKey
 from storage.sqlite import SqliteStore
-from tests.fakes import discord_harness
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.discord_harness import DiscordBot, ErrorLog
 from tests.fakes.gptproto import FakeGptProto
-
-# The harness's fixtures, for pytest to find in this module.
-bot = discord_harness.bot
-discord_fake = discord_harness.discord_fake
-error_log = discord_harness.error_log
-upstream = discord_harness.upstream
-
 
 WANTED_INTENTS = (1 << 0) | (1 << 9) | (1 << 12) | (1 << 15)  # guilds, messages, DMs, content
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -14,19 +13,8 @@ from tests.fakes.gptproto import FakeGptProto
 from tests.fakes.slack import FakeSlack, event_callback, message_event
 from tests.fakes.slack.harness import (
     CHANNEL,
-    EngineFactory,
     SlackBot,
-    running_slack,
-    unexpected_errors,
 )
-
-
-@pytest.fixture
-async def slack(make_engine: EngineFactory) -> AsyncIterator[SlackBot]:
-    engine = await make_engine()
-    async with FakeSlack() as fake, running_slack(fake=fake, engine=engine) as bot:
-        yield bot
-        assert unexpected_errors(bot) == []
 
 
 def png(colour: tuple[int, int, int] = (200, 30, 30)) -> bytes:

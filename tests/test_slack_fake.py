@@ -12,6 +12,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.app.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from tests.fakes.local_server import serve_locally
 from tests.fakes.slack import (
     LOGIN_PAGE,
     EventSender,
@@ -35,10 +36,8 @@ async def _serve(app: AsyncApp) -> tuple[web.AppRunner, str]:
 
     server = web.Application()
     server.router.add_post("/slack/events", handle)
-    runner = web.AppRunner(server)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}/slack/events"
+    runner, port = await serve_locally(server)
+    return runner, f"http://127.0.0.1:{port}/slack/events"
 
 
 async def test_signed_event_reaches_bolt_and_web_api_calls_land_on_the_fake(

@@ -4,30 +4,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-
 from tests.fakes.gptproto import FakeGptProto
-from tests.fakes.slack import FakeSlack, block_action, slash_command, view_submission
+from tests.fakes.slack import block_action, slash_command, view_submission
 from tests.fakes.slack.harness import (
     CHANNEL,
     USER,
-    EngineFactory,
     SlackBot,
-    running_slack,
-    unexpected_errors,
 )
 from tests.fakes.slack.workspace import Message, json_param
-
-
-@pytest.fixture
-async def slack(make_engine: EngineFactory) -> AsyncIterator[SlackBot]:
-    engine = await make_engine()
-    async with FakeSlack() as fake, running_slack(fake=fake, engine=engine) as bot:
-        yield bot
-        assert unexpected_errors(bot) == []
 
 
 def as_payload(message: Message) -> dict[str, Any]:

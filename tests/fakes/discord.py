@@ -21,6 +21,7 @@ from tests.fakes.discord_http import Call, Recorder
 from tests.fakes.discord_interactions import InteractionApi, InteractionRecord
 from tests.fakes.discord_rest import API, RestApi
 from tests.fakes.discord_world import DiscordWorld
+from tests.fakes.local_server import serve_locally
 
 APPLICATION_COMMAND, COMPONENT, MODAL_SUBMIT = 2, 3, 5
 STRING_OPTION, ATTACHMENT_OPTION = 3, 11
@@ -50,11 +51,7 @@ class FakeDiscord:
         app.router.add_get("/gateway", self.gateway.handle)
         self.rest.install(app)
         self.interactions.install(app)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self._port = self._runner.addresses[0][1]
+        self._runner, self._port = await serve_locally(app, shutdown_timeout=0.5)
         return self
 
     async def __aexit__(

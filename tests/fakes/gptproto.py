@@ -31,6 +31,7 @@ from tests.fakes.gptproto_render import (
     render,
     understand,
 )
+from tests.fakes.local_server import serve_locally
 
 __all__ = ["FakeGptProto", "Outcome", "RecordedRequest", "RecordedSleeps", "image_serial"]
 
@@ -88,11 +89,9 @@ class FakeGptProto:
     async def __aenter__(self) -> FakeGptProto:
         app = web.Application(client_max_size=256 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, backlog=1024)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        self._runner, self.port = await serve_locally(
+            app, backlog=1024, access_log=None, shutdown_timeout=1.0
+        )
         return self
 
     async def __aexit__(

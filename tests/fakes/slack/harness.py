@@ -8,11 +8,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from aiohttp import web
 
 from adapters.slack import SlackAdapter
 from bot.config import Settings
 from bot.core import Engine
+from tests.fakes.local_server import serve_locally
 from tests.fakes.slack.events import EventSender, event_callback, message_event
 from tests.fakes.slack.web_api import FakeSlack
 from tests.fakes.slack.workspace import Message
@@ -98,10 +100,8 @@ async def running_slack(
     )
     server = web.Application()
     adapter.mount(server)
-    runner = web.AppRunner(server, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}/slack/events"
+    runner, port = await serve_locally(server, access_log=None)
+    url = f"http://127.0.0.1:{port}/slack/events"
     try:
         await adapter.start()
         async with EventSender(url, secret=SIGNING_SECRET) as sender:
@@ -116,3 +116,12 @@ def unexpected_errors(bot: SlackBot, *, allowed: tuple[str, ...] = ()) -> list[s
     """ERROR log lines other than the allowed ones (matched on the message)."""
     lines = [record.getMessage() for record in bot.errors]
     return [line for line in lines if not any(text in line for text in allowed)]
+
+
+@pytest.fixture
+async def slack(make_engine: EngineFactory) -> AsyncIterator[SlackBot]:
+    """The adapter over HTTP on a fresh fake workspace; fails the test on unexpected errors."""
+    engine = await make_engine()
+    async with FakeSlack() as fake, running_slack(fake=fake, engine=engine) as bot:
+        yield bot
+        assert unexpected_errors(bot) == []

@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tests.fakes.local_server import serve_locally
 from tests.fakes.slack.workspace import Message, Upload, Workspace, error
 
 LOGIN_PAGE = (
@@ -66,10 +67,7 @@ class FakeSlack:
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_get("/files-pri/{path:.*}", self._private_file)
         app.router.add_get("/socket", self._socket)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.port = self._runner.addresses[0][1]
+        self._runner, self.port = await serve_locally(app)
         self.workspace.socket_url = f"ws://127.0.0.1:{self.port}/socket"
         self.workspace.upload_base = f"{self.base}/upload"
         return self
