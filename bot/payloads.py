@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from bot.errors import InvalidRequest, UnreadableResponse
+from bot.image_types import sniff
 from bot.models import Image
 from bot.upstream import Api, Content, GenerationRequest, Part
 
@@ -21,7 +22,9 @@ _SLOT_JSON = json.dumps(_SLOT)
 _SPLICE_OVER = 4096
 _JSON_VERBATIM = bytes(set(range(0x20, 0x7F)) - {ord('"'), ord("\\")})
 _SLICE = 256 * 1024  # base64 characters, a multiple of 4
-_HEIF_BRANDS = {b"heic": "image/heic", b"heix": "image/heic", b"mif1": "image/heif"}
+_HEIF_TYPES = frozenset({"image/heic", "image/heif"})
+# What an image model can answer with; anything else in an answer is not a picture.
+_OUTPUT_TYPES = _HEIF_TYPES | {"image/png", "image/jpeg", "image/webp", "image/gif"}
 
 
 def dumps(value: Any) -> str:
@@ -56,20 +59,16 @@ def _plain(text: str) -> bool:
 
 
 def sniff_image(data: bytes, declared: str | None = None) -> str | None:
-    """The image type from magic bytes (PNG, JPEG, WebP, GIF, HEIF family); None if not one."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "image/gif"
-    if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
-        if declared in ("image/heic", "image/heif"):
-            return declared
-        return _HEIF_BRANDS[data[8:12]]
-    return None
+    """The type of an image the model sent, from its bytes; None if it is not a picture.
+
+    HEIC and HEIF share brands, so a declared one of the two is kept.
+    """
+    mime = sniff(data)
+    if mime not in _OUTPUT_TYPES:
+        return None
+    if mime in _HEIF_TYPES and declared in _HEIF_TYPES:
+        return declared
+    return mime
 
 
 def decode_base64(text: Any) -> bytes:
