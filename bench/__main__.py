@@ -9,11 +9,13 @@ import argparse
 import asyncio
 import itertools
 import platform
+import shutil
 import sys
 import tempfile
 import time
 import traceback
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -48,26 +50,32 @@ def machine() -> str:
     return f"{model}, {cores} cores, Python {platform.python_version()}"
 
 
-def show_log_tail(context: Context, lines: int = 40) -> None:
+def show_log_tail(log: Path, lines: int = 40) -> None:
     """The end of the bot's log, where a failed job says why."""
-    context.log.flush()
-    tail = (context.scratch / LOG_NAME).read_text(encoding="utf-8").splitlines()[-lines:]
+    tail = log.read_text(encoding="utf-8").splitlines()[-lines:]
     print("the bot's log ends with:", *tail, sep="\n  ", file=sys.stderr)
 
 
-async def run_all(names: list[str], context: Context) -> tuple[list[Row], list[str]]:
+async def run_all(names: list[str], context: Context, scratch: Path) -> tuple[list[Row], list[str]]:
+    """Run the benchmarks in turn; each gets a directory of its own, deleted after it."""
+    # A database left behind would be written back to disk under the next benchmark's feet.
     rows: list[Row] = []
     failed: list[str] = []
     for name in names:
         started = time.monotonic()
         print(f"running {name}...", file=sys.stderr, flush=True)
+        workdir = scratch / name.replace(" ", "-")
+        workdir.mkdir()
         try:
-            rows += await BENCHES[name](context)
+            rows += await BENCHES[name](replace(context, workdir=workdir))
         except Exception:
             traceback.print_exc()
-            show_log_tail(context)
+            context.log.flush()
+            show_log_tail(scratch / LOG_NAME)
             failed.append(name)
             rows.append(Row(name, "error", "the benchmark failed (traceback above)"))
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
         print(f"  {name}: {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
     return rows, failed
 
@@ -83,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         log_path = Path(scratch) / LOG_NAME
         with log_path.open("w", encoding="utf-8") as log:
             context = Context(sizes, Path(scratch), log, itertools.count(1))
-            rows, failed = asyncio.run(run_all(args.only, context))
+            rows, failed = asyncio.run(run_all(args.only, context, Path(scratch)))
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     kind = "smoke sizes" if args.smoke else "full sizes"
     print(f"{when}; {machine()}; {kind}; {time.monotonic() - started:.0f} s in all\n")

@@ -65,9 +65,14 @@ class Floor:
         data = base64.b64decode(encoded)
         t1 = time.monotonic()
         await self._store.start_turn(
-            self._thread, parent_id=None, user="UFLOOR", prompt="a lighthouse at dusk",
-            ratio=None, model="gemini-2.5-flash-image", inputs=(Image(data, "image/png"),),
-        )  # fmt: skip
+            self._thread,
+            parent_id=None,
+            user="UFLOOR",
+            prompt="a lighthouse at dusk",
+            ratio=None,
+            model="gemini-2.5-flash-image",
+            inputs=(Image(data, "image/png"),),
+        )
         t2 = time.monotonic()
         payload = BytesPayload(data, content_type="application/octet-stream")
         assert payload.size == len(data)

@@ -46,13 +46,11 @@ class Ticker:
 
 async def run(context: Context) -> list[Row]:
     sizes = context.sizes
-    pictures = await photos(
-        sizes.photo_jobs, side=sizes.photo_side, target_bytes=sizes.photo_bytes
-    )
+    pictures = await photos(sizes.photo_jobs, side=sizes.photo_side, target_bytes=sizes.photo_bytes)
     async with World(latency=sizes.latency, padding=sizes.result_bytes) as world:
         settings = bench_settings(
             gptproto=world.gptproto,
-            database=context.scratch / "lag.db",
+            database=context.workdir / "lag.db",
             max_concurrent_jobs=max(4, sizes.photo_jobs),
         )
         async with running_engine(settings, log=context.log) as engine:
@@ -80,6 +78,11 @@ async def run(context: Context) -> list[Row]:
     return [
         Row(NAME, f"{label}: wall time", f"{wall:.2f} s"),
         Row(NAME, "stall p99 (5 ms ticker)", ms(percentile(ticker.stalls, 0.99))),
-        Row(NAME, "largest stall", ms(worst), f"<= {ms(TARGET)}",
-            judged(worst <= TARGET, smoke=sizes.smoke)),  # fmt: skip
+        Row(
+            NAME,
+            "largest stall",
+            ms(worst),
+            f"<= {ms(TARGET)}",
+            judged(worst <= TARGET, smoke=sizes.smoke),
+        ),
     ]

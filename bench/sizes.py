@@ -53,10 +53,10 @@ SMOKE = Sizes(
 
 @dataclass
 class Context:
-    """What every benchmark gets: the sizes, a scratch directory, the bot's log, job numbers."""
+    """What every benchmark gets: the sizes, a directory of its own, the bot's log, job numbers."""
 
     sizes: Sizes
-    scratch: Path
+    workdir: Path
     log: TextIO
     numbers: itertools.count[int]
 

@@ -33,9 +33,14 @@ class World:
 
     async def __aenter__(self) -> World:
         self._process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.world_process", *self._args,
-            cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+            sys.executable,
+            "-m",
+            "bench.world_process",
+            *self._args,
+            cwd=ROOT,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
         self._reader = asyncio.create_task(self._read())
         ready = await asyncio.wait_for(self._answers.get(), START_TIMEOUT)
         self.gptproto, self.slack_api = ready["gptproto"], ready["slack_api"]

@@ -69,7 +69,7 @@ def watch_uploads(slack: FakeSlack) -> None:
         slack.calls[:] = [call for call in slack.calls if call.method != "upload"]
         return answer
 
-    slack.workspace.m_files_completeUploadExternal = completed  # type: ignore[method-assign]
+    slack.workspace.m_files_completeUploadExternal = completed  # type: ignore[method-assign, assignment]
 
 
 async def send_mentions(

@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 LARGE_BODY = 1_000_000
 # httpcore's pool does work quadratic in its connection count on every request event, which
 # stalls the loop for seconds at hundreds of connections; small pools used together do not.
-POOL_SIZE = 32
+POOL_SIZE = 8
 
 P = ParamSpec("P")
 T = TypeVar("T")

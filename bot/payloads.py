@@ -54,8 +54,16 @@ def dumps(value: Any) -> str:
 
 
 def _plain(text: str) -> bool:
-    # Deleting every character JSON leaves as is must leave nothing (fast on bytes).
-    return text.isascii() and not text.encode("ascii").translate(None, _JSON_VERBATIM)
+    # Deleting every character JSON leaves as is must leave nothing (fast on bytes). Long
+    # texts go in slices, handing the GIL over between them as _decode_in_slices does.
+    if not text.isascii():
+        return False
+    for start in range(0, len(text), _SLICE):
+        if text[start : start + _SLICE].encode("ascii").translate(None, _JSON_VERBATIM):
+            return False
+        if len(text) > _SLICE:
+            time.sleep(0)
+    return True
 
 
 def sniff_image(data: bytes, declared: str | None = None) -> str | None:
@@ -222,4 +230,12 @@ def _attachment(mime: str, b64: str) -> dict[str, str]:
 
 
 def _b64(image: Image) -> str:
-    return base64.b64encode(image.data).decode("ascii")
+    data, step = image.data, _SLICE // 4 * 3  # whole 3-byte groups: the slices join exactly
+    if len(data) <= step:
+        return base64.b64encode(data).decode("ascii")
+    # Megabyte attachments are encoded in a worker thread; slices let the event loop in.
+    pieces = []
+    for start in range(0, len(data), step):
+        pieces.append(base64.b64encode(data[start : start + step]).decode("ascii"))
+        time.sleep(0)
+    return "".join(pieces)

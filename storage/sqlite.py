@@ -1,4 +1,4 @@
-"""The embedded Store: SQLite in WAL mode through aiosqlite, one writer and one reader."""
+"""The embedded Store: one SQLite file in WAL mode, through aiosqlite."""
 
 from __future__ import annotations
 
@@ -79,7 +79,9 @@ class SqliteStore:
         if reader is not None:
             await reader.close()
         if writer is not None:
-            await on_thread(writer, lambda conn: conn.execute("PRAGMA optimize"))
+            # No ANALYZE/PRAGMA optimize: statistics taken while the database is small lead
+            # the planner to scan tables once it holds a million turns; the indexes alone
+            # give every query its plan.
             await writer.close()
 
     async def ping(self) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
 from collections.abc import Callable
@@ -23,6 +22,9 @@ BUSY_TIMEOUT_MS = 5000
 # disk, the worst latency a write could see); the Checkpointer does it on its own thread.
 # This much WAL (in pages) still makes a commit checkpoint, should the Checkpointer lag.
 WRITER_AUTOCHECKPOINT_PAGES = 16384
+
+CHECKPOINT_INTERVAL = 1.0
+"""Seconds between background checkpoints while writes keep coming: fewer, larger copies."""
 
 
 class Role(Enum):
@@ -75,8 +77,9 @@ async def connect(path: Path, role: Role) -> aiosqlite.Connection:
 class Checkpointer:
     """Copies committed WAL frames into the database file in the background."""
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: aiosqlite.Connection, *, interval: float = CHECKPOINT_INTERVAL) -> None:
         self._db = db
+        self._interval = interval
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -90,8 +93,7 @@ class Checkpointer:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait([self._task])
         await self._db.close()
 
     async def _run(self) -> None:
@@ -103,8 +105,7 @@ class Checkpointer:
                 await on_thread(self._db, _passive_checkpoint)
             except sqlite3.Error:
                 logger.exception("background WAL checkpoint failed")
-            import os
-            await asyncio.sleep(float(os.environ.get("CKPT_INTERVAL", "0")))
+            await asyncio.sleep(self._interval)
 
 
 def _passive_checkpoint(db: sqlite3.Connection) -> None:
