@@ -7,8 +7,6 @@ as it is now and a reminder of what was asked before, so a turn's cost stays fla
 from __future__ import annotations
 
 import base64
-import binascii
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -83,61 +81,17 @@ def _inline(part: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]] | None:
     return None
 
 
-_EDGE = 4096  # base64 characters compared at each end of an image (3 KB of it)
-_SPOTS = 32  # and this many short stretches in between
-
-
-def _encodes(data: str, image: Image) -> bool:
-    """Whether base64 `data` is `image`, told from its length, its ends and spots in between.
-
-    The parts and the outputs come from the same answer; this pairs them for a fraction of
-    the cost of decoding megabytes of base64 a second time and hashing the result. Anything
-    unusual (line breaks, the URL-safe alphabet) is not paired here and is decoded in full.
-    """
-    if len(data) != 4 * ((len(image.data) + 2) // 3):
-        return False
-    groups = len(data) // 4  # of 4 characters, each 3 bytes of the image
-    edges = {0, max(0, groups - _EDGE // 4)}
-    for group in edges | {groups * k // _SPOTS for k in range(1, _SPOTS)}:
-        text = data[group * 4 : group * 4 + (_EDGE if group in edges else 64)]
-        try:
-            decoded = binascii.a2b_base64(text, strict_mode=True)
-        except binascii.Error:
-            return False
-        if image.data[group * 3 : group * 3 + len(decoded)] != decoded:
-            return False
-    return True
-
-
-def compact_parts(parts_json: str, outputs: Sequence[Image]) -> str:
-    """Swap output images' base64 in the model's parts for their hash: the bytes are stored once."""
-    try:
-        parts = json.loads(parts_json)
-    except ValueError:
-        return "[]"
-    if not isinstance(parts, list):
-        return "[]"
-    known = {image.sha256 for image in outputs}
-    for part in parts:
-        found = _inline(part) if isinstance(part, dict) else None
-        if found is None:
-            continue
-        key, inline = found
-        data = inline.get("data")
-        if not isinstance(data, str):
-            continue
-        output = next((image for image in outputs if _encodes(data, image)), None)
-        if output is not None:
-            digest = output.sha256
-        else:
-            digest = hashlib.sha256(base64.b64decode(data)).hexdigest()
-        if digest in known:
-            part[key] = _swap(inline, "data", "sha256", digest)
-    return json.dumps(parts, separators=(",", ":"))
+def reference_part(part: Mapping[str, Any], image: Image) -> dict[str, Any]:
+    """The part with its image's base64 swapped for the image's hash: bytes are stored once."""
+    found = _inline(part)
+    if found is None:
+        return dict(part)
+    key, inline = found
+    return {**part, key: _swap(inline, "data", "sha256", image.sha256)}
 
 
 def restore_parts(parts_json: str, images: Mapping[str, Image]) -> tuple[Part, ...]:
-    """The stored parts with image bytes put back, each ready to be replayed verbatim."""
+    """The stored parts (see reference_part) with the image bytes put back, ready to replay."""
     restored: list[Part] = []
     for part in json.loads(parts_json):
         found = _inline(part) if isinstance(part, dict) else None

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from bot.conversation import reference_part
 from bot.errors import NoImage, OutputBlocked, PromptBlocked, TextOnly, UnreadableResponse
 from bot.models import Image, Usage
 from bot.payloads import decode_image, dumps, parse_data_url
@@ -32,7 +32,8 @@ class Answer:
     images: tuple[Image, ...] = ()
     image_urls: tuple[str, ...] = ()
     text: str = ""
-    parts: tuple[Any, ...] = field(default=(), repr=False)  # Gemini-style parts for replay
+    # Gemini-style parts for replay, each output image's base64 swapped for its sha256
+    parts: tuple[Any, ...] = field(default=(), repr=False)
     tokens: tuple[int, int, int] = (0, 0, 0)  # input, output, total
     finish_reason: str | None = None
     model_version: str | None = None
@@ -145,19 +146,25 @@ def _read_gemini(payload: Mapping[str, Any]) -> Answer:
         parts = []
     images: list[Image] = []
     texts: list[str] = []
+    stored: list[Any] = []
     for part in parts:
         if not isinstance(part, Mapping) or part.get("thought") is True:
+            stored.append(part)  # drafts are never shown, but replay needs them as they came
             continue
         inline = part.get("inlineData") or part.get("inline_data")
         if isinstance(inline, Mapping):
             declared = inline.get("mimeType") or inline.get("mime_type")
-            images.append(decode_image(inline.get("data"), declared))
-        elif isinstance(part.get("text"), str):
-            texts.append(part["text"])
+            image = decode_image(inline.get("data"), declared)
+            images.append(image)
+            stored.append(reference_part(part, image))
+        else:
+            stored.append(part)
+            if isinstance(part.get("text"), str):
+                texts.append(part["text"])
     return Answer(
         images=tuple(images),
         text=_join(texts),
-        parts=tuple(parts),
+        parts=tuple(stored),
         finish_reason=str(reason).upper() if reason else None,
     )
 
@@ -172,7 +179,7 @@ def _read_image_list(items: list[Any]) -> Answer:
         if item.get("b64_json"):
             image = decode_image(item["b64_json"])
             images.append(image)
-            parts.append(_inline_part(image, item["b64_json"]))
+            parts.append(_inline_part(image))
         elif isinstance(item.get("url"), str):
             _take_url(item["url"], images, urls, parts)
     return Answer(images=tuple(images), image_urls=tuple(urls), parts=tuple(parts))
@@ -221,7 +228,7 @@ def _take_url(url: str, images: list[Image], urls: list[str], parts: list[Any]) 
     if data_url is not None:
         image = decode_image(data_url[1], data_url[0])
         images.append(image)
-        parts.append(_inline_part(image, data_url[1]))
+        parts.append(_inline_part(image))
     elif url.startswith(("https://", "http://")):
         urls.append(url)
     elif url.startswith("data:"):
@@ -241,9 +248,9 @@ def _strip_markdown_images(
     return _MARKDOWN_IMAGE.sub(take, text)
 
 
-def _inline_part(image: Image, b64: str | None = None) -> dict[str, Any]:
-    data = b64 if b64 is not None else base64.b64encode(image.data).decode("ascii")
-    return {"inlineData": {"mimeType": image.mime_type, "data": data}}
+def _inline_part(image: Image) -> dict[str, Any]:
+    """A Gemini-style part for an image that came in another shape, in its stored form."""
+    return {"inlineData": {"mimeType": image.mime_type, "sha256": image.sha256}}
 
 
 def _join(texts: list[str]) -> str:

@@ -109,7 +109,7 @@ class Turn:
     text: str = ""
     usage: Usage = Usage()
     error: str | None = None
-    parts_json: str | None = None  # the model's raw parts, signatures verbatim, for replay
+    parts_json: str | None = None  # the model's parts for replay, images by hash (see upstream)
     created_at: datetime | None = None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -155,13 +155,12 @@ class TurnRunner:
         except BaseException:
             await asyncio.shield(self._store.fail_turn(turn.id, error=INTERRUPTED))
             raise
-        parts_json = await _compact(generation.parts_json, generation.images)
         done = await self._store.finish_turn(
             turn.id,
             outputs=generation.images,
             text=generation.text,
             usage=generation.usage,
-            parts_json=parts_json,
+            parts_json=generation.parts_json,
             cost_usd=caps.price_per_image_usd * len(generation.images),
         )
         return Reply(
@@ -179,10 +178,3 @@ class TurnRunner:
             self._observer.on_job(
                 platform=job.key.platform, outcome=outcome, seconds=seconds, usage=usage
             )
-
-
-async def _compact(parts_json: str, images: Sequence[Image]) -> str:
-    """Store the model's parts without a second copy of the image bytes (off-loop when large)."""
-    if len(parts_json) < 64_000:
-        return conversation.compact_parts(parts_json, images)
-    return await asyncio.to_thread(conversation.compact_parts, parts_json, images)

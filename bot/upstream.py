@@ -150,7 +150,9 @@ class Generation:
     images: tuple[Image, ...]
     text: str
     usage: Usage
-    parts_json: str  # the model's parts as received (JSON list), signatures verbatim
+    # The model's parts (a JSON list), signatures verbatim, each output image's base64
+    # replaced by {"sha256": ...} of its entry in `images` (bot.conversation.restore_parts).
+    parts_json: str
     finish_reason: str | None = None
     model_version: str | None = None
 

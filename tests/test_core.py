@@ -62,6 +62,10 @@ async def test_generate_returns_the_upstream_bytes_and_stores_the_turn(
         assert thread is not None and thread.head_id == reply.turn.id
         stored = await store.load_images(reply.turn.outputs)
         assert [image.data for image in stored] == [reply.images[0].data]
+        # The model's parts are kept for replay with the image by hash, not a second copy.
+        assert reply.turn.parts_json is not None
+        assert f'"sha256":"{reply.images[0].sha256}"' in reply.turn.parts_json
+        assert len(reply.turn.parts_json) < 400
 
 
 async def test_edit_sends_every_attachment(fake: FakeGptProto, tmp_path: Path) -> None:

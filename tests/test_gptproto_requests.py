@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from bot.conversation import restore_parts
 from bot.errors import AuthError, InvalidRequest, TooManyImages, UnknownModel, UnsupportedOption
 from bot.gptproto import GptProtoClient
 from bot.models import Image
@@ -199,9 +200,10 @@ async def test_thought_signatures_go_back_byte_for_byte(fake: FakeGptProto) -> N
     first_turn = (user(Part(text="a toy fox in a bedroom")),)
     fake.queue(Outcome.image("Here is the fox."))
     first = await generate(fake, GenerationRequest(PRO, first_turn))
+    answer = restore_parts(first.parts_json, {image.sha256: image for image in first.images})
     history = (
         *first_turn,
-        Content("model", (Part(raw_json=first.parts_json),)),
+        Content("model", answer),
         user(Part(text="add a blue planet on its helmet")),
     )
 
@@ -210,7 +212,12 @@ async def test_thought_signatures_go_back_byte_for_byte(fake: FakeGptProto) -> N
     sent = fake.generations[1]
     replayed = sent.json["contents"][1]["parts"]
     issued = fake.signatures
-    assert replayed == json.loads(first.parts_json)
+    assert replayed == [json.loads(part.raw_json or "") for part in answer]
+    stored = json.loads(first.parts_json)
+    assert [part.get("thoughtSignature") for part in replayed] == [
+        part.get("thoughtSignature") for part in stored
+    ]
+    assert all("sha256" not in json.dumps(part) for part in replayed)
     assert {part["thoughtSignature"] for part in replayed if "thoughtSignature" in part} <= issued
     assert [fake.image_serial(image) for image in sent.input_images()[-1:]] == [
         fake.generations[0].serial
@@ -236,14 +243,18 @@ async def test_history_without_signatures_is_refused_by_gemini_3(fake: FakeGptPr
 
 async def test_a_single_raw_part_is_replayed_too(fake: FakeGptProto) -> None:
     first = await generate(fake, GenerationRequest(PRO, (user(Part(text="a fox")),)))
+    restored = restore_parts(first.parts_json, {image.sha256: image for image in first.images})
     image_part = next(
-        p for p in json.loads(first.parts_json) if "inlineData" in p and not p.get("thought")
+        json.loads(part.raw_json or "")
+        for part in restored
+        if '"inlineData"' in (part.raw_json or "") and '"thought"' not in (part.raw_json or "")
     )
     history = (user(Part(text="a fox")), Content("model", (Part(raw_json=json.dumps(image_part)),)))
 
     await generate(fake, GenerationRequest(PRO, (*history, user(Part(text="bluer")))))
 
     assert fake.generations[1].json["contents"][1]["parts"] == [image_part]
+    assert image_part["inlineData"]["data"]  # the bytes went back, not the stored hash
 
 
 def _b64(data: bytes) -> str:
