@@ -66,7 +66,9 @@ class JobRunner:
 
     async def run(self, place: Place, operation: Operation, *, context: str) -> None:
         """Run one job; every way it ends leaves a message in the place."""
-        await self._poster.react(place, WORKING)
+        # The hourglass goes on while the job starts: the user sees it within the same second
+        # either way, and the job does not wait for Slack to confirm it.
+        working = asyncio.create_task(self._poster.react(place, WORKING))
         notice = QueueNotice(self._poster, place)
         try:
             reply = await operation(notice.update)
@@ -75,14 +77,21 @@ class JobRunner:
             await self._link_message(reply.turn.id, message_id(place.channel, ts))
         except BotError as exc:
             logger.info("job refused (%s): %s", context, type(exc).__name__)
-            await self._failed(place, notice, exc.user_message)
+            await self._failed(place, notice, exc.user_message, working)
         except Exception:
             logger.exception("Slack job failed: %s", context)
-            await self._failed(place, notice, APOLOGY)
+            await self._failed(place, notice, APOLOGY, working)
         else:
+            await working
             await self._poster.react(place, SUCCEEDED, remove=WORKING)
+        finally:
+            if not working.done():
+                working.cancel()
 
-    async def _failed(self, place: Place, notice: QueueNotice, message: str) -> None:
+    async def _failed(
+        self, place: Place, notice: QueueNotice, message: str, working: asyncio.Task[None]
+    ) -> None:
         await notice.clear()
         await self._poster.try_say(place, f":warning: {message}")
+        await working
         await self._poster.react(place, FAILED, remove=WORKING)
