@@ -12,7 +12,8 @@ import pytest
 from bot.__main__ import open_engine
 from bot.config import Settings
 from bot.core import Engine
-from tests.fakes.gptproto import FakeGptProto
+from bot.gptproto import GptProtoClient
+from tests.fakes.gptproto import FakeGptProto, RecordedSleeps
 
 # The platform harnesses' fixtures (bot, discord_fake, upstream, error_log, slack).
 pytest_plugins = ["tests.fakes.discord_harness", "tests.fakes.slack.harness"]
@@ -38,6 +39,20 @@ async def gptproto() -> AsyncIterator[FakeGptProto]:
     """The upstream fake on 127.0.0.1, a fresh one per test."""
     async with FakeGptProto() as fake:
         yield fake
+
+
+@pytest.fixture
+def fake(gptproto: FakeGptProto) -> FakeGptProto:
+    """The upstream fake, under the short name the upstream and engine suites use."""
+    return gptproto
+
+
+@pytest.fixture
+async def client(gptproto: FakeGptProto) -> AsyncIterator[GptProtoClient]:
+    """The real upstream client on the fake; retries record their delays instead of waiting."""
+    upstream = GptProtoClient(base_url=gptproto.url, api_key=TEST_API_KEY, sleep=RecordedSleeps())
+    yield upstream
+    await upstream.aclose()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import asyncio
 import io
 import os
 import sys
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,12 +23,6 @@ class Run:
     code: int
     stdout: str
     stderr: str
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeGptProto]:
-    async with FakeGptProto() as server:
-        yield server
 
 
 def _environment(fake: FakeGptProto, tmp_path: Path, extra: dict[str, str]) -> dict[str, str]:

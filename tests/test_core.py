@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,12 +36,6 @@ def png(colour: tuple[int, int, int] = (200, 30, 30), size: tuple[int, int] = (6
     buffer = io.BytesIO()
     PILImage.new("RGB", size, colour).save(buffer, "PNG")
     return buffer.getvalue()
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeGptProto]:
-    async with FakeGptProto() as server:
-        yield server
 
 
 async def test_generate_returns_the_upstream_bytes_and_stores_the_turn(

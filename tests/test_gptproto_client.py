@@ -6,7 +6,6 @@ import asyncio
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +25,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def ask(text: str = "a fox") -> GenerationRequest:
     return GenerationRequest("gemini-2.5-flash-image", (Content("user", (Part(text=text),)),))
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeGptProto]:
-    async with FakeGptProto() as server:
-        yield server
 
 
 def test_construction_needs_no_event_loop_and_does_no_io() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -29,19 +28,6 @@ MODEL = "gemini-2.5-flash-image"
 
 def ask(model: str = MODEL) -> GenerationRequest:
     return GenerationRequest(model=model, contents=(Content("user", (Part(text="a red fox"),)),))
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeGptProto]:
-    async with FakeGptProto() as server:
-        yield server
-
-
-@pytest.fixture
-async def client(fake: FakeGptProto) -> AsyncIterator[GptProtoClient]:
-    upstream = GptProtoClient(base_url=fake.url, api_key=KEY, sleep=RecordedSleeps())
-    yield upstream
-    await upstream.aclose()
 
 
 FINAL_ERRORS = [

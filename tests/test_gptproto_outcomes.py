@@ -6,7 +6,7 @@ import base64
 import io
 import json
 import math
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 
 import pytest
 from PIL import Image as PILImage
@@ -21,7 +21,7 @@ from bot.errors import (
 )
 from bot.gptproto import GptProtoClient
 from bot.upstream import RATIO_SIZES, Content, GenerationRequest, Part
-from tests.fakes.gptproto import FakeGptProto, Outcome, RecordedSleeps
+from tests.fakes.gptproto import FakeGptProto, Outcome
 
 KEY = "sk-outcomes-5b1e0c9d"
 MODEL = "gemini-2.5-flash-image"
@@ -32,19 +32,6 @@ def ask(text: str = PROMPT, *, model: str = MODEL, ratio: str | None = None) -> 
     return GenerationRequest(
         model=model, contents=(Content("user", (Part(text=text),)),), ratio=ratio
     )
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeGptProto]:
-    async with FakeGptProto() as server:
-        yield server
-
-
-@pytest.fixture
-async def client(fake: FakeGptProto) -> AsyncIterator[GptProtoClient]:
-    upstream = GptProtoClient(base_url=fake.url, api_key=KEY, sleep=RecordedSleeps())
-    yield upstream
-    await upstream.aclose()
 
 
 async def test_image_is_the_bytes_the_fake_made(fake: FakeGptProto, client: GptProtoClient) -> None:

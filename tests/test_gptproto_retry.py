@@ -38,12 +38,6 @@ class Observer:
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeGptProto]:
-    async with FakeGptProto() as server:
-        yield server
-
-
-@pytest.fixture
 def sleeps() -> RecordedSleeps:
     return RecordedSleeps()
 

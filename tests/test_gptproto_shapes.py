@@ -24,12 +24,6 @@ def ask() -> GenerationRequest:
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeGptProto]:
-    async with FakeGptProto() as server:
-        yield server
-
-
-@pytest.fixture
 async def chat(fake: FakeGptProto) -> AsyncIterator[GptProtoClient]:
     client = GptProtoClient(base_url=fake.url, api_key=KEY, api=Api.OPENAI_CHAT)
     yield client
