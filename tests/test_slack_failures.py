@@ -147,3 +147,23 @@ async def test_after_stop_deliveries_are_not_acked_so_slack_retries_them(
     status, _ = await slack.sender.event(payload)
     assert status == 503
     assert gptproto.generations == []
+
+
+async def test_a_blocked_user_is_told_and_nothing_is_sent(
+    start_slack: StartSlack, gptproto: FakeGptProto
+) -> None:
+    slack = await start_slack(blocked_user_ids="UALICE")
+    said = await failed_with(slack, await slack.mention("a harmless lighthouse"))
+    assert "blocked from using this bot" in said
+    assert gptproto.generations == []
+
+
+async def test_outside_the_allowed_channels_the_bot_says_where_it_works(
+    start_slack: StartSlack, gptproto: FakeGptProto
+) -> None:
+    slack = await start_slack(allowed_channel_ids="C0OTHER", admin_user_ids="UADMIN")
+    said = await failed_with(slack, await slack.mention("a quiet pier"))
+    assert "not enabled in this channel" in said
+    await slack.mention("an admin may", user="UADMIN")
+    await slack.settle()
+    assert len(gptproto.generations) == 1
