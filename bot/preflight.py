@@ -17,6 +17,10 @@ NOTHING_CONFIGURED = """nothing to run: no platform is configured. Set (in the e
 `python -m bot check` reports what is set and what is missing."""
 
 
+# The one line `check` shows; its discord and slack lines already say which token to set.
+NOTHING_TO_RUN = "nothing to run: set DISCORD_TOKEN and/or SLACK_BOT_TOKEN"
+
+
 class Role(StrEnum):
     """Which connections a process serves; worker and web never overlap."""
 
@@ -105,7 +109,7 @@ def offline_findings(settings: Settings) -> list[Finding]:
     """What the settings configure, platform by platform, without any network call."""
     findings = [_upstream(settings), _discord(settings), _slack(settings)]
     if not (settings.discord_enabled or settings.slack_enabled):
-        findings.append(Finding("adapters", NOTHING_CONFIGURED.splitlines()[0], 2))
+        findings.append(Finding("adapters", NOTHING_TO_RUN, 2))
     findings.append(_http(settings))
     findings.append(_rules(settings))
     return findings

@@ -64,7 +64,10 @@ def test_check_without_the_key_or_an_adapter_fails(tmp_path: Path) -> None:
     assert "FAIL  upstream: GPTPROTO_API_KEY is not set" in missing_key.stdout
     no_adapter = run_bot(tmp_path, "check", GPTPROTO_API_KEY=API_KEY)
     assert no_adapter.returncode == 2
-    assert "FAIL  adapters: nothing to run" in no_adapter.stdout
+    assert (
+        "FAIL  adapters: nothing to run: set DISCORD_TOKEN and/or SLACK_BOT_TOKEN"
+        in no_adapter.stdout.splitlines()
+    )
     socket_only = run_bot(
         tmp_path, "check", SLACK_BOT_TOKEN="x", SLACK_APP_TOKEN="xapp", GPTPROTO_API_KEY=API_KEY
     )
