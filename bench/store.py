@@ -14,8 +14,7 @@ from pathlib import Path
 
 from bench.report import Row, judged, ms, percentile
 from bench.sizes import Context
-from bench.store_seed import PARTS, TINY, bulk_fill, prompt, thread_key, write_template
-from bot.models import Usage
+from bench.store_seed import append_turn, bulk_fill, prompt, thread_key, write_template
 from storage.sqlite import SqliteStore
 
 NAME = "store"
@@ -39,22 +38,14 @@ async def timed_ops(path: Path, *, threads: int, count: int) -> tuple[list[float
             head = await store.get_turn(thread.head_id)
             loaded = time.perf_counter()
             assert head is not None
-            turn = await store.start_turn(
+            await append_turn(
+                store,
                 thread.id,
                 parent_id=head.id,
                 user=head.user,
                 prompt=prompt(abs(index)),
                 ratio=head.ratio,
                 model=head.model,
-                inputs=(),
-            )
-            await store.finish_turn(
-                turn.id,
-                outputs=(TINY,),
-                text="",
-                usage=Usage(310, 1290, 1600, 1),
-                parts_json=PARTS % TINY.sha256,
-                cost_usd=0.039,
             )
             appended = time.perf_counter()
             if index >= 0:  # the first tenth warms the caches, as a running bot's are

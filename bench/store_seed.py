@@ -11,7 +11,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from bot.models import Image, ThreadKey, Usage
+from bot.models import Image, ThreadKey, Turn, Usage
 from storage.sqlite import SqliteStore
 
 TEAM, CHANNEL = "T0001", "C0001"
@@ -59,6 +59,36 @@ def prompt(number: int) -> str:
     return " ".join(words)
 
 
+async def append_turn(
+    store: SqliteStore,
+    thread_id: int,
+    *,
+    parent_id: int | None,
+    user: str,
+    prompt: str,
+    ratio: str | None,
+    model: str,
+) -> Turn:
+    """One turn as a job appends it: pending, then done with the shared tiny image."""
+    turn = await store.start_turn(
+        thread_id,
+        parent_id=parent_id,
+        user=user,
+        prompt=prompt,
+        ratio=ratio,
+        model=model,
+        inputs=(),
+    )
+    return await store.finish_turn(
+        turn.id,
+        outputs=(TINY,),
+        text="",
+        usage=Usage(310, 1290, 1600, 1),
+        parts_json=PARTS % TINY.sha256,
+        cost_usd=0.039,
+    )
+
+
 async def write_template(path: Path) -> None:
     """One thread of two turns through the store itself, result messages linked."""
     store = SqliteStore(path)
@@ -67,22 +97,14 @@ async def write_template(path: Path) -> None:
         thread = await store.create_thread(thread_key(0))
         parent = None
         for number in (1, 2):
-            turn = await store.start_turn(
+            turn = await append_turn(
+                store,
                 thread.id,
                 parent_id=parent,
                 user="U000000",
                 prompt=prompt(number),
                 ratio="1:1",
                 model="gemini-2.5-flash-image",
-                inputs=(),
-            )
-            await store.finish_turn(
-                turn.id,
-                outputs=(TINY,),
-                text="",
-                usage=Usage(310, 1290, 1600, 1),
-                parts_json=PARTS % TINY.sha256,
-                cost_usd=0.039,
             )
             await store.link_message(turn.id, platform="slack", message_id=f"{CHANNEL}:{number}")
             parent = turn.id
