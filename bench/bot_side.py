@@ -19,6 +19,7 @@ from bot.core import Engine
 from bot.logs import configure_logging
 from bot.metrics import Metrics
 from bot.models import Request, ThreadKey
+from tests.fakes.local_server import serve_locally
 
 SIGNING_SECRET = "bench-signing-secret"
 API_KEY = "sk-bench-key-0123456789"
@@ -74,10 +75,7 @@ async def running_slack(
     adapter = SlackAdapter(engine=engine, settings=settings)
     app = web.Application()
     adapter.mount(app)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    port = runner.addresses[0][1]
+    runner, port = await serve_locally(app, access_log=None)
     try:
         await adapter.start()
         yield adapter, f"http://127.0.0.1:{port}{EVENTS_PATH}"
