@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import NoReturn
 
-from bot.core import Engine
+from bot.engine import Engine
 from bot.errors import BotError, NotAnImage
 from bot.models import Attachment, Image, Reply, Request, ThreadKey
 from bot.upstream import RATIOS

@@ -11,14 +11,12 @@ from typing import Any, TextIO
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from adapters.slack import SlackAdapter
-from adapters.slack.adapter import EVENTS_PATH
-from bot.__main__ import open_engine
+from adapters.slack import EVENTS_PATH, SlackAdapter
+from bot.bootstrap import open_engine
 from bot.config import Settings
-from bot.core import Engine
-from bot.logs import configure_logging
-from bot.metrics import Metrics
+from bot.engine import Engine
 from bot.models import Request, ThreadKey
+from bot.ops import Metrics, configure_logging
 from tests.fakes.local_server import serve_locally
 
 SIGNING_SECRET = "bench-signing-secret"

@@ -24,7 +24,7 @@ from bench.floor import Floor, FloorTimes, answer_image
 from bench.report import Row, judged, ms, percentile
 from bench.sizes import Context
 from bench.world import World
-from bot.core import Engine
+from bot.engine import Engine
 
 NAME = "overhead"
 RATIO_TARGET = 2.0

@@ -1,4 +1,4 @@
-"""The Store protocol the core depends on; any backend passes tests/test_store_contract.py."""
+"""The Store protocol the core depends on; each backend passes the tests/storage contract suite."""
 
 from __future__ import annotations
 

@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from bot.__main__ import open_engine
+from bot.bootstrap import open_engine
 from bot.config import Settings
-from bot.core import Engine
-from bot.gptproto import GptProtoClient
+from bot.engine import Engine
+from bot.upstream import GptProtoClient
 from tests.fakes.gptproto import FakeGptProto, RecordedSleeps
 
 # The platform harnesses' fixtures (bot, discord_fake, upstream, error_log, slack).
-pytest_plugins = ["tests.fakes.discord_harness", "tests.fakes.slack.harness"]
+pytest_plugins = ["tests.fakes.discord.harness", "tests.fakes.slack.harness"]
 
 TEST_API_KEY = "sk-test-conftest-key"
 

@@ -25,7 +25,7 @@ from adapters.discord.interactions import (
 from adapters.discord.messages import Messages
 from adapters.discord.progress import Clock
 from bot.config import Settings
-from bot.core import Engine
+from bot.engine import Engine
 from bot.errors import ConfigError, Unavailable
 from bot.models import ThreadKey, Turn
 

@@ -12,9 +12,8 @@ import discord
 from adapters.discord.client import result_view
 from adapters.discord.delivery import Outlet
 from adapters.discord.progress import Clock
-from bot.core import Engine
+from bot.engine import Engine, QueueCallback
 from bot.errors import BotError, ImageTooLarge, InputError, NotAnImage
-from bot.limits import QueueCallback
 from bot.models import Attachment, Reply, ThreadKey
 
 logger = logging.getLogger(__name__)

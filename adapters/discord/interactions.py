@@ -22,8 +22,8 @@ from adapters.discord.context import (
     start_thread,
 )
 from adapters.discord.delivery import InteractionOutlet
+from bot.engine import QueueCallback
 from bot.errors import NothingToRefine
-from bot.limits import QueueCallback
 from bot.models import Reply, Request, ThreadKey, Turn
 from bot.upstream import RATIOS
 

@@ -19,7 +19,7 @@ from adapters.discord.context import (
     start_thread,
 )
 from adapters.discord.delivery import MessageOutlet
-from bot.limits import QueueCallback
+from bot.engine import QueueCallback
 from bot.models import Reply, Request, ThreadKey
 
 logger = logging.getLogger(__name__)

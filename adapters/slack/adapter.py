@@ -21,7 +21,7 @@ from adapters.slack.jobs import BackgroundTasks, JobRunner
 from adapters.slack.parsing import PLATFORM, place_of
 from adapters.slack.replies import SlackPoster
 from bot.config import Settings
-from bot.core import Engine
+from bot.engine import Engine
 from bot.errors import ConfigError
 from bot.models import ThreadKey, Turn
 

@@ -36,8 +36,7 @@ from adapters.slack.replies import (
     SlackPoster,
     refine_view,
 )
-from bot.core import Engine
-from bot.limits import QueueCallback
+from bot.engine import Engine, QueueCallback
 from bot.models import Reply, Request, ThreadKey
 
 logger = logging.getLogger(__name__)

@@ -9,8 +9,8 @@ from typing import Any
 
 from adapters.slack.parsing import Place, message_id
 from adapters.slack.replies import FAILED, SUCCEEDED, WORKING, QueueNotice, SlackPoster
+from bot.engine import QueueCallback
 from bot.errors import BotError
-from bot.limits import QueueCallback
 from bot.models import Reply
 
 logger = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from adapters.slack import SlackAdapter
 from bot.config import Settings
-from bot.core import Engine
+from bot.engine import Engine
 from tests.fakes.local_server import serve_locally
 from tests.fakes.slack.events import EventSender, event_callback, message_event
 from tests.fakes.slack.web_api import FakeSlack

@@ -1,0 +1,27 @@
+"""The engine: turns on a thread (generate, edit, refine, re-roll), admission, access, usage."""
+
+from __future__ import annotations
+
+from bot.engine.access import AccessPolicy
+from bot.engine.admission import JobCounter, JobGate, QueueCallback, UserLimits
+from bot.engine.engine import PRUNED, Engine, EngineOptions
+from bot.engine.turns import GONE, INTERRUPTED, JobObserver
+from bot.engine.usage import UsageReport, UsageSource, price_table, usage_report
+
+__all__ = [
+    "GONE",
+    "INTERRUPTED",
+    "PRUNED",
+    "AccessPolicy",
+    "Engine",
+    "EngineOptions",
+    "JobCounter",
+    "JobGate",
+    "JobObserver",
+    "QueueCallback",
+    "UsageReport",
+    "UsageSource",
+    "UserLimits",
+    "price_table",
+    "usage_report",
+]

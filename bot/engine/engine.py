@@ -1,0 +1,235 @@
+"""The engine both platforms share: one turn at a time per thread, many threads at once."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from bot.engine.access import AccessPolicy
+from bot.engine.admission import JobGate, QueueCallback, UserLimits
+from bot.engine.inflight import InFlight
+from bot.engine.turns import GONE, INTERRUPTED, Job, JobObserver, TurnRunner
+from bot.engine.usage import UsageReport, usage_report
+from bot.errors import EmptyPrompt, NothingToRefine, TooManyImages
+from bot.images import normalise_all
+from bot.models import Image, Reply, Request, Thread, ThreadKey, Turn
+from bot.upstream import Api, ImageGenerator, capabilities
+from storage.base import Store
+
+__all__ = ["INTERRUPTED", "PRUNED", "Engine", "EngineOptions", "JobObserver"]
+
+logger = logging.getLogger(__name__)
+
+PRUNED = (
+    "This conversation is older than the bot keeps images, so there is nothing left to "
+    "refine. Start a new one with /imagine."
+)
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """The engine's defaults, taken from the settings by the composition root."""
+
+    model: str = "gemini-2.5-flash-image"
+    api: Api = Api.GEMINI
+    default_ratio: str | None = None
+    history_turns: int = 6
+
+
+class Engine:
+    """Generate, edit, refine, re-roll and branch images in durable threads."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        generator: ImageGenerator,
+        gate: JobGate,
+        user_limits: UserLimits,
+        access: AccessPolicy | None = None,
+        options: EngineOptions | None = None,
+        observer: JobObserver | None = None,
+    ) -> None:
+        self._store = store
+        self._gate = gate
+        self._access = access or AccessPolicy()
+        self._options = options or EngineOptions()
+        self._inflight = InFlight()
+        self._runner = TurnRunner(
+            store=store,
+            generator=generator,
+            gate=gate,
+            user_limits=user_limits,
+            api=self._options.api,
+            history_turns=self._options.history_turns,
+            observer=observer,
+        )
+
+    @property
+    def access(self) -> AccessPolicy:
+        return self._access
+
+    @property
+    def gate(self) -> JobGate:
+        return self._gate
+
+    async def start(self) -> list[tuple[Turn, ThreadKey]]:
+        """Fail the turns a crash left pending and hand them back for their users."""
+        interrupted = await self._store.fail_pending(error=INTERRUPTED)
+        if interrupted:
+            logger.warning("marked %d interrupted turns failed", len(interrupted))
+        return interrupted
+
+    # -- the operations ------------------------------------------------------------
+
+    async def imagine(self, request: Request, *, on_queued: QueueCallback | None = None) -> Reply:
+        """A fresh picture in request.key: from text, or editing/composing the attachments."""
+        self._inflight.enter()
+        self._admissible(request)
+        model = request.model or self._options.model
+        images = await self._prepare(request, model=model)
+        thread = await self._store.get_thread(request.key)
+        if thread is None:
+            thread = await self._store.create_thread(request.key)
+        job = Job(
+            thread_id=thread.id,
+            key=request.key,
+            user=request.user,
+            prompt=request.text.strip(),
+            ratio=request.ratio or self._options.default_ratio,
+            model=model,
+            attachments=images,
+            parent=None,
+        )
+        return await self._runner.run(job, on_queued)
+
+    async def refine(self, request: Request, *, on_queued: QueueCallback | None = None) -> Reply:
+        """Continue from the thread's head, or from request.reply_to; no image yet: imagine."""
+        self._inflight.enter()
+        self._admissible(request)
+        thread = await self._store.get_thread(request.key)
+        parent = await self._parent(request, thread)
+        if parent is None:
+            return await self.imagine(request, on_queued=on_queued)
+        model = request.model or parent.model
+        images = await self._prepare(request, model=model)
+        job = Job(
+            thread_id=parent.thread_id,
+            key=request.key,
+            user=request.user,
+            prompt=request.text.strip(),
+            ratio=request.ratio or parent.ratio,
+            model=model,
+            attachments=images,
+            parent=parent,
+            follow_head=request.reply_to is None,
+        )
+        return await self._runner.run(job, on_queued)
+
+    async def reroll(
+        self,
+        turn_id: int,
+        *,
+        user: str,
+        roles: tuple[str, ...] = (),
+        on_queued: QueueCallback | None = None,
+    ) -> Reply:
+        """The same inputs as that turn, a new result that becomes the head."""
+        self._inflight.enter()
+        turn = await self._store.get_turn(turn_id)
+        if turn is None:
+            raise NothingToRefine(GONE)
+        parent = await self._store.get_turn(turn.parent_id) if turn.parent_id else None
+        images = tuple(await self._store.load_images(turn.inputs))
+        if len(images) != len(turn.inputs) or (turn.parent_id and parent is None):
+            raise NothingToRefine(GONE)
+        key = await self._key_of(turn)
+        self._admissible(Request(key=key, user=user, text=turn.prompt, roles=roles))
+        job = Job(
+            thread_id=turn.thread_id,
+            key=key,
+            user=user,
+            prompt=turn.prompt,
+            ratio=turn.ratio,
+            model=turn.model,
+            attachments=images,
+            parent=parent,
+        )
+        return await self._runner.run(job, on_queued)
+
+    # -- shutdown ---------------------------------------------------------------------
+
+    def stop_accepting(self) -> None:
+        """Refuse new jobs with ShuttingDown; the ones already accepted carry on."""
+        self._inflight.close()
+        self._gate.close()
+
+    async def drain(self, *, grace: float) -> int:
+        """Stop accepting, let accepted jobs end within grace seconds, cancel the rest (failed)."""
+        self.stop_accepting()
+        return await self._inflight.drain(grace=grace)
+
+    # -- lookups for adapters ----------------------------------------------------------
+
+    async def usage_report(
+        self, *, platform: str, workspace: str, user: str, platform_admin: bool = False
+    ) -> UsageReport:
+        """The user's usage; with ADMIN_USER_IDS or the platform's admin flag, the workspace's."""
+        admin = platform_admin or self._access.is_admin(user)
+        return await usage_report(
+            self._store, platform=platform, workspace=workspace, user=user, admin=admin
+        )
+
+    async def thread_for(self, key: ThreadKey) -> Thread | None:
+        return await self._store.get_thread(key)
+
+    async def link_thread(self, turn_id: int, *, key: ThreadKey) -> None:
+        turn = await self._store.get_turn(turn_id)
+        if turn is None:
+            raise NothingToRefine(GONE)
+        await self._store.add_alias(turn.thread_id, key=key)
+
+    async def link_message(self, turn_id: int, *, platform: str, message_id: str) -> None:
+        await self._store.link_message(turn_id, platform=platform, message_id=message_id)
+
+    async def turn_for_message(self, *, platform: str, message_id: str) -> Turn | None:
+        return await self._store.turn_for_message(platform=platform, message_id=message_id)
+
+    async def get_turn(self, turn_id: int) -> Turn | None:
+        return await self._store.get_turn(turn_id)
+
+    async def claim_event(self, *, platform: str, event_id: str) -> bool:
+        return await self._store.claim_event(platform=platform, event_id=event_id)
+
+    # -- inside -------------------------------------------------------------------------
+
+    def _admissible(self, request: Request) -> None:
+        self._access.check(request)
+        if not request.text.strip():
+            raise EmptyPrompt()
+
+    async def _prepare(self, request: Request, *, model: str) -> tuple[Image, ...]:
+        caps = capabilities(model)
+        if len(request.attachments) > caps.max_images:
+            raise TooManyImages(limit=caps.max_images, given=len(request.attachments))
+        return await normalise_all(request.attachments, accepted=caps.mime_types)
+
+    async def _parent(self, request: Request, thread: Thread | None) -> Turn | None:
+        if request.reply_to is not None:
+            parent = await self._store.get_turn(request.reply_to)
+            if parent is None or not parent.outputs:
+                raise NothingToRefine(GONE)
+            return parent
+        if thread is None:
+            return None
+        if thread.pruned:
+            raise NothingToRefine(PRUNED)
+        if thread.head_id is None:
+            return None
+        return await self._store.get_turn(thread.head_id)
+
+    async def _key_of(self, turn: Turn) -> ThreadKey:
+        key = await self._store.thread_key(turn.thread_id)
+        if key is None:
+            raise NothingToRefine(GONE)
+        return key

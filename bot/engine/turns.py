@@ -1,0 +1,180 @@
+"""Running one turn: the thread's lock, the upstream request, limits, the store, the call."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from bot.engine import conversation
+from bot.engine.admission import JobGate, QueueCallback, UserLimits
+from bot.errors import BotError, NothingToRefine, TooManyImages
+from bot.models import Image, Reply, ThreadKey, Turn, Usage
+from bot.upstream import Api, GenerationRequest, ImageGenerator, capabilities, check_request
+from storage.base import Store
+
+logger = logging.getLogger(__name__)
+
+INTERRUPTED = "The bot restarted while this image was being made. Please ask again."
+GONE = "That image is no longer stored, so it cannot be refined or re-rolled."
+
+
+class JobObserver(Protocol):
+    """Told about every finished job (metrics)."""
+
+    def on_job(self, *, platform: str, outcome: str, seconds: float, usage: Usage) -> None: ...
+
+
+@dataclass(frozen=True)
+class Job:
+    """One turn about to run: where it goes, what it continues, what it sends."""
+
+    thread_id: int
+    key: ThreadKey
+    user: str
+    prompt: str
+    ratio: str | None
+    model: str
+    attachments: tuple[Image, ...]
+    parent: Turn | None
+    follow_head: bool = False  # refining "the current image": whatever the head is once it runs
+
+
+class TurnRunner:
+    """Runs jobs: one at a time per thread, many threads at once, each stored as it goes."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        generator: ImageGenerator,
+        gate: JobGate,
+        user_limits: UserLimits,
+        api: Api,
+        history_turns: int,
+        observer: JobObserver | None = None,
+    ) -> None:
+        self._store = store
+        self._generator = generator
+        self._gate = gate
+        self._user_limits = user_limits
+        self._api = api
+        self._history_turns = history_turns
+        self._observer = observer
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._lock_users: dict[int, int] = {}
+
+    @asynccontextmanager
+    async def _thread_lock(self, thread_id: int) -> AsyncIterator[None]:
+        """One turn at a time per thread; the lock is dropped when nobody holds or waits."""
+        lock = self._locks.setdefault(thread_id, asyncio.Lock())
+        self._lock_users[thread_id] = self._lock_users.get(thread_id, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._lock_users[thread_id] -= 1
+            if not self._lock_users[thread_id]:
+                del self._lock_users[thread_id], self._locks[thread_id]
+
+    async def run(self, job: Job, on_queued: QueueCallback | None) -> Reply:
+        """Run the job under its thread's lock; log and observe how it ended."""
+        started = time.monotonic()
+        outcome = "error"
+        usage = Usage()
+        try:
+            async with self._thread_lock(job.thread_id):
+                job = await self._current(job)
+                reply = await self._run(job, on_queued)
+            outcome, usage = "ok", reply.usage
+            return reply
+        except BotError as exc:
+            outcome = type(exc).__name__
+            raise
+        finally:
+            self._finished(job, outcome=outcome, seconds=time.monotonic() - started, usage=usage)
+
+    async def _current(self, job: Job) -> Job:
+        """A refinement of the head that waited for the lock continues from the new head."""
+        if job.parent is None or not job.follow_head:
+            return job
+        thread = await self._store.get_thread(job.key)
+        if thread is None or thread.head_id in (None, job.parent.id):
+            return job
+        if thread.id != job.thread_id:
+            return job
+        head = await self._store.get_turn(thread.head_id)
+        return job if head is None else replace(job, parent=head)
+
+    async def _request_for(self, job: Job) -> GenerationRequest:
+        if job.parent is None:
+            return conversation.first_turn(
+                model=job.model, prompt=job.prompt, images=job.attachments, ratio=job.ratio
+            )
+        current = await self._store.load_images(job.parent.outputs[:1])
+        if not current:
+            raise NothingToRefine(GONE)
+        caps = capabilities(job.model)
+        given = 1 + len(job.attachments)
+        if given > caps.max_images:
+            raise TooManyImages(limit=caps.max_images, given=given, with_current=True)
+        lineage = await self._store.lineage(job.parent.id, limit=max(1, self._history_turns))
+        return conversation.refinement(
+            model=job.model,
+            prompt=job.prompt,
+            current=current[0],
+            lineage=lineage,
+            extra=job.attachments,
+            ratio=job.ratio,
+            replay=caps.needs_signatures and self._api is Api.GEMINI,
+        )
+
+    async def _run(self, job: Job, on_queued: QueueCallback | None) -> Reply:
+        upstream = await self._request_for(job)
+        caps = check_request(upstream, api=self._api)
+        await self._user_limits.admit(platform=job.key.platform, user=job.user)
+        turn = await self._store.start_turn(
+            job.thread_id,
+            parent_id=job.parent.id if job.parent else None,
+            user=job.user,
+            prompt=job.prompt,
+            ratio=job.ratio,
+            model=job.model,
+            inputs=job.attachments,
+        )
+        try:
+            async with self._gate.slot(on_queued):
+                generation = await self._generator.generate(upstream)
+        except BotError as exc:
+            await self._store.fail_turn(turn.id, error=exc.user_message)
+            raise
+        except BaseException:
+            await asyncio.shield(self._store.fail_turn(turn.id, error=INTERRUPTED))
+            raise
+        done = await self._store.finish_turn(
+            turn.id,
+            outputs=generation.images,
+            text=generation.text,
+            usage=generation.usage,
+            parts_json=generation.parts_json,
+            cost_usd=caps.price_per_image_usd * len(generation.images),
+        )
+        return Reply(
+            key=job.key, turn=done, images=generation.images, text=generation.text,
+            usage=generation.usage,
+        )  # fmt: skip
+
+    def _finished(self, job: Job, *, outcome: str, seconds: float, usage: Usage) -> None:
+        logger.info(
+            "job platform=%s thread=%s outcome=%s seconds=%.2f input_tokens=%d output_tokens=%d",
+            job.key.platform, job.thread_id, outcome, seconds, usage.input_tokens,
+            usage.output_tokens,
+        )  # fmt: skip
+        if self._observer is not None:
+            self._observer.on_job(
+                platform=job.key.platform, outcome=outcome, seconds=seconds, usage=usage
+            )

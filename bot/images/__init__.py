@@ -1,0 +1,19 @@
+"""Images: sniffed by content, checked, converted and downscaled to what a model accepts."""
+
+from __future__ import annotations
+
+from bot.images.budget import MAX_IMAGE_BYTES, MAX_PIXELS, MAX_SIDE, MAX_SOURCE_PIXELS
+from bot.images.formats import LABELS, sniff
+from bot.images.pipeline import DAMAGED, normalise, normalise_all
+
+__all__ = [
+    "DAMAGED",
+    "LABELS",
+    "MAX_IMAGE_BYTES",
+    "MAX_PIXELS",
+    "MAX_SIDE",
+    "MAX_SOURCE_PIXELS",
+    "normalise",
+    "normalise_all",
+    "sniff",
+]

@@ -1,0 +1,190 @@
+"""Attachments in, images a model accepts out: sniffed by content, checked, converted, downscaled.
+
+The budgets, and why each has its value, are in bot.images.budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import math
+import os
+import struct
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from PIL import ExifTags, ImageFile
+from PIL import Image as Pil
+
+from bot.errors import ImageTooLarge, NotAnImage, UnsupportedOption
+from bot.images.budget import (
+    DRAFT_TOLERANCE,
+    MAX_IMAGE_BYTES,
+    MAX_PIXELS,
+    MAX_SOURCE_PIXELS,
+    Budget,
+    target_size,
+)
+from bot.images.encode import NEEDS_COLOUR_CONVERSION, TRANSPOSE, convert
+from bot.images.formats import LABELS, PILLOW_FORMATS, sniff
+from bot.models import Attachment, Image
+
+logger = logging.getLogger(__name__)
+
+DAMAGED = "the file is damaged or incomplete"
+
+# Malformed input makes Pillow's plugins raise a range of exception types, not only OSError.
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, struct.error)
+
+
+async def normalise(
+    attachment: Attachment,
+    *,
+    accepted: frozenset[str],
+    max_bytes: int = MAX_IMAGE_BYTES,
+    max_pixels: int = MAX_PIXELS,
+    max_source_pixels: int = MAX_SOURCE_PIXELS,
+) -> Image:
+    """The attachment as an image the model accepts: checked, converted and downscaled if needed."""
+    budget = Budget(accepted, max_bytes, max_pixels, max_source_pixels)
+    return await asyncio.to_thread(_normalise_bytes, attachment.data, attachment.name, budget)
+
+
+async def normalise_all(
+    attachments: Sequence[Attachment],
+    *,
+    accepted: frozenset[str],
+    max_bytes: int = MAX_IMAGE_BYTES,
+    max_pixels: int = MAX_PIXELS,
+    max_source_pixels: int = MAX_SOURCE_PIXELS,
+) -> tuple[Image, ...]:
+    """Every attachment normalised off the loop, order kept; the first failure in order raises."""
+    # One core is left to the event loop: more workers than that finish no sooner on a busy
+    # machine, they only make the loop wait longer for the GIL.
+    workers = asyncio.Semaphore(max(1, (os.cpu_count() or 2) - 1))
+
+    async def one(attachment: Attachment) -> Image:
+        async with workers:
+            return await normalise(
+                attachment,
+                accepted=accepted,
+                max_bytes=max_bytes,
+                max_pixels=max_pixels,
+                max_source_pixels=max_source_pixels,
+            )
+
+    outcomes = await asyncio.gather(*map(one, attachments), return_exceptions=True)
+    images: list[Image] = []
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+        images.append(outcome)
+    return tuple(images)
+
+
+def _normalise_bytes(data: bytes, name: str, budget: Budget) -> Image:
+    """The whole check-and-convert pipeline; CPU-bound, so it runs in a worker thread."""
+    mime = sniff(data)
+    if mime is None:
+        raise NotAnImage(name)
+    formats = PILLOW_FORMATS.get(mime)
+    if formats is None or not _pillow_reads(formats):
+        return _undecodable(data, name, mime, budget)
+    with _reading(name):
+        source = Pil.open(io.BytesIO(data), formats=list(formats))
+    with source:
+        _check_declared_size(source, name, budget)
+        with _reading(name):
+            orientation = _orientation(source)
+            if _can_pass_through(source, data, mime, orientation, budget):
+                source.load()
+                return Image(data, mime)
+            original = source.size
+            target = target_size(original, budget.max_pixels)
+            if target != original:
+                source.draft(None, _draft_size(target))
+            source.load()
+        image = convert(source, target, orientation, budget)
+    logger.debug("normalised %s: %s %s -> %s %s", name, mime, original, image.mime_type, target)
+    return image
+
+
+def _pillow_reads(formats: tuple[str, ...]) -> bool:
+    # The common formats need only Pillow's five core plugins, not an import of all of them.
+    Pil.preinit()
+    if any(name in Pil.OPEN for name in formats):
+        return True
+    Pil.init()
+    return any(name in Pil.OPEN for name in formats)
+
+
+def _undecodable(data: bytes, name: str, mime: str, budget: Budget) -> Image:
+    """An image type Pillow cannot read here: passed through when the model takes it as it is."""
+    label = LABELS.get(mime, mime)
+    if mime in budget.accepted:
+        if len(data) > budget.max_bytes:
+            raise ImageTooLarge(
+                name,
+                f"{label} pictures over {budget.max_bytes:,} bytes cannot be shrunk here; "
+                "please send a JPEG or PNG",
+            )
+        return Image(data, mime)
+    raise UnsupportedOption(
+        f"'{name}' is in {label} format, which this model does not take and the bot cannot "
+        "convert. Please send it as a JPEG or PNG."
+    )
+
+
+@contextmanager
+def _reading(name: str) -> Iterator[None]:
+    """Pillow's failures on hostile or broken input as the bot's own errors."""
+    try:
+        yield
+    except Pil.DecompressionBombError as exc:
+        raise ImageTooLarge(name, "it declares more pixels than is safe to open") from exc
+    except _DECODE_ERRORS as exc:
+        raise NotAnImage(name, DAMAGED) from exc
+
+
+def _check_declared_size(source: Pil.Image, name: str, budget: Budget) -> None:
+    width, height = source.size
+    if width < 1 or height < 1:
+        raise NotAnImage(name, DAMAGED)
+    if width * height > budget.max_source_pixels:
+        raise ImageTooLarge(
+            name,
+            f"{width}x{height} pixels; the most I can open is "
+            f"{budget.max_source_pixels / 1_000_000:g} megapixels",
+        )
+
+
+def _orientation(source: Pil.Image) -> int:
+    value = source.getexif().get(ExifTags.Base.Orientation, 1)
+    return value if isinstance(value, int) and value in TRANSPOSE else 1
+
+
+def _draft_size(target: tuple[int, int]) -> tuple[int, int]:
+    """The smallest size a JPEG may decode to when it is to be reduced to target.
+
+    Decoding at a 1/2, 1/4 or 1/8 DCT scale takes a fraction of the time and memory of a full
+    decode plus a resampling pass; a scale within DRAFT_TOLERANCE of the target per side is
+    kept as it is (a 12 MP phone photo decodes straight to 3 MP).
+    """
+    return math.ceil(target[0] * DRAFT_TOLERANCE), math.ceil(target[1] * DRAFT_TOLERANCE)
+
+
+def _can_pass_through(
+    source: ImageFile.ImageFile, data: bytes, mime: str, orientation: int, budget: Budget
+) -> bool:
+    """True when the original bytes are already what the model should get."""
+    return (
+        mime in budget.accepted
+        and len(data) <= budget.max_bytes
+        and orientation == 1
+        and source.mode not in NEEDS_COLOUR_CONVERSION
+        and target_size(source.size, budget.max_pixels) == source.size
+        and not (mime == "image/png" and data.rfind(b"IEND") == -1)
+        # MPO is a JPEG with extra views appended that every JPEG reader skips.
+        and (source.format == "MPO" or not getattr(source, "is_animated", False))
+    )

@@ -1,0 +1,303 @@
+"""The gptproto client: one shared httpx pool, three endpoint families, typed outcomes, retries."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import random as random_module
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Literal, ParamSpec, Protocol, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+
+from bot.errors import (
+    BotError,
+    ConfigError,
+    Unavailable,
+    UnreadableResponse,
+    UpstreamTimeout,
+)
+from bot.models import Image
+from bot.upstream.extract import conclude, parse_json, read_answer
+from bot.upstream.payloads import encode_request, sniff_image
+from bot.upstream.port import Api, Generation, GenerationRequest, check_request
+from bot.upstream.retry import Failure, RetryPolicy, classify_status, error_status
+
+logger = logging.getLogger(__name__)
+
+# Bodies above this are parsed, decoded and encoded in a worker thread so that one large
+# image never stalls the event loop that serves every other job.
+LARGE_BODY = 1_000_000
+# httpcore's pool does work quadratic in its connection count on every request event, which
+# stalls the loop for seconds at hundreds of connections; small pools used together do not.
+POOL_SIZE = 8
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class UpstreamObserver(Protocol):
+    """Receives one call per attempt and per retry (for metrics)."""
+
+    def on_attempt(self, *, seconds: float, outcome: str) -> None: ...
+
+    def on_retry(self, *, reason: str, delay: float) -> None: ...
+
+
+class _AttemptFailed(Exception):
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.reason)
+        self.failure = failure
+
+
+class _Pools:
+    """Several small httpx pools used as one, each request going to the least busy."""
+
+    def __init__(self, *, max_connections: int, timeout: float) -> None:
+        self._count = math.ceil(max_connections / POOL_SIZE)
+        self._per_pool = math.ceil(max_connections / self._count)
+        self._timeout = timeout
+        self._clients: list[httpx.AsyncClient] = []
+        self._busy: list[int] = []
+        self._opening = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def lease(self) -> AsyncIterator[httpx.AsyncClient]:
+        """A client for one request; the pools open on first use, never at construction."""
+        if not self._clients:
+            await self._open()
+        index = min(range(self._count), key=self._busy.__getitem__)
+        self._busy[index] += 1
+        try:
+            yield self._clients[index]
+        finally:
+            self._busy[index] -= 1
+
+    async def _open(self) -> None:
+        async with self._opening:
+            if self._clients:
+                return
+            # Loading the CA bundle takes tens of milliseconds: not on the event loop.
+            context = await asyncio.to_thread(httpx.create_ssl_context)
+            limits = httpx.Limits(
+                max_connections=self._per_pool, max_keepalive_connections=self._per_pool
+            )
+            self._busy = [0] * self._count
+            self._clients = [
+                httpx.AsyncClient(limits=limits, timeout=self._timeout, verify=context)
+                for _ in range(self._count)
+            ]
+
+    async def aclose(self) -> None:
+        clients, self._clients = self._clients, []
+        for client in clients:
+            await client.aclose()
+
+
+class GptProtoClient:
+    """An ImageGenerator that calls gptproto (or any compatible gateway) over HTTP."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        auth_scheme: Literal["bearer", "raw"] = "bearer",
+        api: Api = Api.GEMINI,
+        timeout: float = 180.0,
+        max_attempts: int = 4,
+        max_backoff: float = 30.0,
+        max_total: float | None = None,
+        max_connections: int = 4,
+        observer: UpstreamObserver | None = None,
+        http: httpx.AsyncClient | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        random: Callable[[], float] = random_module.random,
+    ) -> None:
+        api_key = api_key.strip()
+        if not api_key:
+            raise ConfigError("GPTPROTO_API_KEY is empty.")
+        if not api_key.isascii() or not api_key.isprintable() or " " in api_key:
+            raise ConfigError("GPTPROTO_API_KEY holds characters an HTTP header cannot carry.")
+        if timeout <= 0 or max_attempts < 1 or max_connections < 1:
+            raise ConfigError("Upstream timeout, attempts and connections must be positive.")
+        self._base_url = base_url.rstrip("/")
+        self._origin = _origin(self._base_url)
+        self._api_key = api_key
+        authorization = f"Bearer {api_key}" if auth_scheme == "bearer" else api_key
+        self._headers = {
+            "Authorization": authorization,
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
+        self._api = api
+        self._timeout = timeout
+        # Two full-length attempts' worth of time: enough for quick 5xx retries and a long
+        # RetryInfo pause, while a hung upstream costs the user minutes rather than a quarter hour.
+        self._max_total = max_total if max_total is not None else 2 * timeout
+        self._policy = RetryPolicy(max_attempts=max_attempts, max_backoff=max_backoff)
+        self._observer = observer
+        self._http = http
+        self._pools = _Pools(max_connections=max_connections, timeout=timeout)
+        self._sleep = sleep
+        self._random = random
+
+    def __repr__(self) -> str:
+        return f"GptProtoClient(base_url={self._base_url!r}, api={self._api.value!r})"
+
+    async def generate(self, request: GenerationRequest) -> Generation:
+        """One image generation, retried on transient failures; every failure is a BotError."""
+        check_request(request, api=self._api)
+        size = sum(len(image.data) for image in request.images)
+        path, body = await _offload(size > LARGE_BODY, encode_request, self._api, request)
+        return await self._call(self._base_url + path, body, request.model)
+
+    async def aclose(self) -> None:
+        """Close the connection pools this client created (an injected client stays open)."""
+        await self._pools.aclose()
+
+    @contextlib.asynccontextmanager
+    async def _lease(self) -> AsyncIterator[httpx.AsyncClient]:
+        if self._http is not None:
+            yield self._http
+        else:
+            async with self._pools.lease() as client:
+                yield client
+
+    async def _call(self, url: str, body: bytes, model: str) -> Generation:
+        deadline = time.monotonic() + self._max_total
+        failed = 0
+        while True:
+            started = time.monotonic()
+            attempt_timeout = max(0.001, min(self._timeout, deadline - started))
+            try:
+                generation = await self._attempt(url, body, model, attempt_timeout)
+            except _AttemptFailed as exc:
+                failure = exc.failure
+                self._observe(started, failure.reason)
+                failed += 1
+                delay = self._policy.delay(failed, failure.server_delay, self._random)
+                exhausted = failed >= self._policy.max_attempts
+                if not failure.retryable or exhausted or delay >= deadline - time.monotonic():
+                    if failure.retryable:
+                        logger.warning(
+                            "upstream gave up after %d attempt(s): %s", failed, failure.reason
+                        )
+                    raise failure.error from exc.__cause__
+                logger.warning(
+                    "upstream attempt %d failed (%s); retrying in %.1f s",
+                    failed,
+                    failure.reason,
+                    delay,
+                )
+                if self._observer is not None:
+                    self._observer.on_retry(reason=failure.reason, delay=delay)
+                await self._sleep(delay)
+            except BotError as error:
+                self._observe(started, _snake(type(error).__name__))
+                raise
+            else:
+                self._observe(started, "ok")
+                return generation
+
+    async def _attempt(self, url: str, body: bytes, model: str, seconds: float) -> Generation:
+        try:
+            async with asyncio.timeout(seconds):
+                async with self._lease() as http:
+                    response = await http.post(
+                        url, content=body, headers=self._headers, timeout=seconds
+                    )
+                    return await self._read(response, model, http)
+        except (TimeoutError, httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout) as exc:
+            raise _AttemptFailed(Failure(UpstreamTimeout(), True, "timeout")) from exc
+        except (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL) as exc:
+            config = ConfigError("GPTPROTO_BASE_URL or GPTPROTO_API_KEY is not usable over HTTP.")
+            raise _AttemptFailed(Failure(config, False, "config")) from exc
+        except httpx.DecodingError as exc:
+            failure = Failure(UnreadableResponse(), False, "unreadable")
+            raise _AttemptFailed(failure) from exc
+        except httpx.TransportError as exc:
+            error = Unavailable(
+                "The image service could not be reached or dropped the connection. "
+                "Please try again in a few minutes."
+            )
+            raise _AttemptFailed(Failure(error, True, "connection")) from exc
+
+    async def _read(
+        self, response: httpx.Response, model: str, http: httpx.AsyncClient
+    ) -> Generation:
+        content = response.content
+        large = len(content) > LARGE_BODY
+        if not 200 <= response.status_code < 300:
+            payload = await _offload(large, _json_or_none, content)
+            raise _AttemptFailed(self._classify(response.status_code, payload, response, model))
+        payload = await _offload(large, parse_json, content)
+        embedded = error_status(payload)
+        if embedded is not None:
+            raise _AttemptFailed(self._classify(embedded, payload, response, model))
+        answer = await _offload(large, read_answer, payload)
+        if answer.image_urls:
+            fetched = tuple([await self._fetch_image(url, http) for url in answer.image_urls])
+            large = large or sum(len(image.data) for image in fetched) > LARGE_BODY
+            answer = await _offload(large, answer.with_fetched, fetched)
+        return await _offload(large, conclude, answer)
+
+    def _classify(self, status: int, payload: Any, response: httpx.Response, model: str) -> Failure:
+        return classify_status(status, payload, response.headers, model=model, scrub=self._scrub)
+
+    async def _fetch_image(self, url: str, http: httpx.AsyncClient) -> Image:
+        # The key goes only to the upstream's own origin, never to a third-party image host.
+        headers = {"Authorization": self._headers["Authorization"]}
+        same_origin = _origin(url) == self._origin
+        try:
+            response = await http.get(url, headers=headers if same_origin else None)
+        except httpx.TransportError as exc:
+            raise Unavailable("The image the service made could not be downloaded.") from exc
+        mime = sniff_image(response.content, response.headers.get("content-type"))
+        if response.status_code != 200 or mime is None:
+            raise UnreadableResponse(
+                f"The image the service made could not be downloaded (HTTP {response.status_code})."
+            )
+        return Image(data=response.content, mime_type=mime)
+
+    def _scrub(self, text: str) -> str:
+        return _SECRET_LIKE.sub("[redacted]", text.replace(self._api_key, "[redacted]"))
+
+    def _observe(self, started: float, outcome: str) -> None:
+        if self._observer is not None:
+            self._observer.on_attempt(seconds=time.monotonic() - started, outcome=outcome)
+
+
+# Upstreams sometimes echo a (masked) key back; anything shaped like one is withheld.
+_SECRET_LIKE = re.compile(r"\bsk-[A-Za-z0-9_\-*.]{6,}")
+
+
+async def _offload(large: bool, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    if large:
+        return await asyncio.to_thread(function, *args, **kwargs)
+    return function(*args, **kwargs)
+
+
+def _json_or_none(content: bytes) -> Any:
+    try:
+        return parse_json(content)
+    except UnreadableResponse:
+        return None
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        port = None
+    return (parts.scheme, (parts.hostname or "").lower(), port)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()

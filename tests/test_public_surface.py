@@ -1,0 +1,56 @@
+"""Each room's __init__ is its whole public surface: exactly the names listed here."""
+
+from __future__ import annotations
+
+import importlib
+import types
+
+import pytest
+
+SURFACES: dict[str, set[str]] = {
+    "bot.engine": {
+        "AccessPolicy", "Engine", "EngineOptions", "GONE", "INTERRUPTED", "JobCounter", "JobGate",
+        "JobObserver", "PRUNED", "QueueCallback", "UsageReport", "UsageSource", "UserLimits",
+        "price_table", "usage_report",
+    },
+    "bot.upstream": {
+        "Api", "Content", "Generation", "GenerationRequest", "GptProtoClient", "ImageGenerator",
+        "MODELS", "ModelCapabilities", "Part", "RATIOS", "RATIO_SIZES", "RETIRED_MODELS",
+        "RetryPolicy", "UpstreamObserver", "capabilities", "check_request", "classify_status",
+        "error_status", "reference_part", "restore_parts",
+    },
+    "bot.images": {
+        "DAMAGED", "LABELS", "MAX_IMAGE_BYTES", "MAX_PIXELS", "MAX_SIDE", "MAX_SOURCE_PIXELS",
+        "normalise", "normalise_all", "sniff",
+    },
+    "bot.ops": {
+        "Adapter", "Finding", "Health", "Metrics", "Phase", "REDACTED", "RedactSecrets",
+        "Retention", "Role", "RunPlan", "Service", "WebServer", "configure_logging", "failed",
+        "make_client", "offline_findings", "online_findings", "plan_run", "secret_values",
+        "slack_over_http",
+    },
+    "adapters.discord": {"DiscordAdapter"},
+    "adapters.slack": {"EVENTS_PATH", "SlackAdapter"},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("package", sorted(SURFACES))
+def test_the_root_exports_exactly_its_listed_names(package: str) -> None:
+    module = importlib.import_module(package)
+    assert set(module.__all__) == SURFACES[package]
+    assert len(module.__all__) == len(set(module.__all__)), "a name is listed twice"
+    for name in module.__all__:
+        assert hasattr(module, name), f"{package}.__all__ names {name}, which it does not define"
+
+
+@pytest.mark.parametrize("package", sorted(SURFACES))
+def test_nothing_public_lies_beside_the_listed_names(package: str) -> None:
+    module = importlib.import_module(package)
+    public = {
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_")
+        and not isinstance(value, types.ModuleType)  # submodules are attributes once imported
+        and name != "annotations"  # from __future__ import annotations
+    }
+    assert public == set(module.__all__)
