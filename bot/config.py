@@ -28,7 +28,7 @@ def _split_ids(value: Any) -> Any:
 
 
 class Settings(BaseSettings):
-    """Every setting of DESIGN.md's table (and the operator's extras), in one place."""
+    """Every setting the README documents (and the operator's extras), in one place."""
 
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True

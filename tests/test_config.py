@@ -1,4 +1,4 @@
-"""Settings: defaults from DESIGN.md, one clear message per bad value, secrets hidden."""
+"""Settings: the defaults the README lists, one clear message per bad value, secrets hidden."""
 
 from __future__ import annotations
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import random as random_module
 import re
 import time
@@ -25,6 +24,7 @@ from bot.errors import (
 from bot.models import Image
 from bot.upstream.extract import conclude, parse_json, read_answer
 from bot.upstream.payloads import encode_request, sniff_image
+from bot.upstream.pools import Pools
 from bot.upstream.port import Api, Generation, GenerationRequest, check_request
 from bot.upstream.retry import Failure, RetryPolicy, classify_status, error_status
 
@@ -33,9 +33,6 @@ logger = logging.getLogger(__name__)
 # Bodies above this are parsed, decoded and encoded in a worker thread so that one large
 # image never stalls the event loop that serves every other job.
 LARGE_BODY = 1_000_000
-# httpcore's pool does work quadratic in its connection count on every request event, which
-# stalls the loop for seconds at hundreds of connections; small pools used together do not.
-POOL_SIZE = 8
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -53,50 +50,6 @@ class _AttemptFailed(Exception):
     def __init__(self, failure: Failure) -> None:
         super().__init__(failure.reason)
         self.failure = failure
-
-
-class _Pools:
-    """Several small httpx pools used as one, each request going to the least busy."""
-
-    def __init__(self, *, max_connections: int, timeout: float) -> None:
-        self._count = math.ceil(max_connections / POOL_SIZE)
-        self._per_pool = math.ceil(max_connections / self._count)
-        self._timeout = timeout
-        self._clients: list[httpx.AsyncClient] = []
-        self._busy: list[int] = []
-        self._opening = asyncio.Lock()
-
-    @contextlib.asynccontextmanager
-    async def lease(self) -> AsyncIterator[httpx.AsyncClient]:
-        """A client for one request; the pools open on first use, never at construction."""
-        if not self._clients:
-            await self._open()
-        index = min(range(self._count), key=self._busy.__getitem__)
-        self._busy[index] += 1
-        try:
-            yield self._clients[index]
-        finally:
-            self._busy[index] -= 1
-
-    async def _open(self) -> None:
-        async with self._opening:
-            if self._clients:
-                return
-            # Loading the CA bundle takes tens of milliseconds: not on the event loop.
-            context = await asyncio.to_thread(httpx.create_ssl_context)
-            limits = httpx.Limits(
-                max_connections=self._per_pool, max_keepalive_connections=self._per_pool
-            )
-            self._busy = [0] * self._count
-            self._clients = [
-                httpx.AsyncClient(limits=limits, timeout=self._timeout, verify=context)
-                for _ in range(self._count)
-            ]
-
-    async def aclose(self) -> None:
-        clients, self._clients = self._clients, []
-        for client in clients:
-            await client.aclose()
 
 
 class GptProtoClient:
@@ -119,22 +72,12 @@ class GptProtoClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         random: Callable[[], float] = random_module.random,
     ) -> None:
-        api_key = api_key.strip()
-        if not api_key:
-            raise ConfigError("GPTPROTO_API_KEY is empty.")
-        if not api_key.isascii() or not api_key.isprintable() or " " in api_key:
-            raise ConfigError("GPTPROTO_API_KEY holds characters an HTTP header cannot carry.")
         if timeout <= 0 or max_attempts < 1 or max_connections < 1:
             raise ConfigError("Upstream timeout, attempts and connections must be positive.")
         self._base_url = base_url.rstrip("/")
         self._origin = _origin(self._base_url)
-        self._api_key = api_key
-        authorization = f"Bearer {api_key}" if auth_scheme == "bearer" else api_key
-        self._headers = {
-            "Authorization": authorization,
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-        }
+        self._api_key = api_key.strip()
+        self._headers = _headers(self._api_key, auth_scheme)
         self._api = api
         self._timeout = timeout
         # Two full-length attempts' worth of time: enough for quick 5xx retries and a long
@@ -143,7 +86,7 @@ class GptProtoClient:
         self._policy = RetryPolicy(max_attempts=max_attempts, max_backoff=max_backoff)
         self._observer = observer
         self._http = http
-        self._pools = _Pools(max_connections=max_connections, timeout=timeout)
+        self._pools = Pools(max_connections=max_connections, timeout=timeout)
         self._sleep = sleep
         self._random = random
 
@@ -281,6 +224,20 @@ async def _offload(large: bool, function: Callable[P, T], *args: P.args, **kwarg
     if large:
         return await asyncio.to_thread(function, *args, **kwargs)
     return function(*args, **kwargs)
+
+
+def _headers(api_key: str, auth_scheme: Literal["bearer", "raw"]) -> dict[str, str]:
+    """The request headers; a key no header can carry is refused before any call."""
+    if not api_key:
+        raise ConfigError("GPTPROTO_API_KEY is empty.")
+    if not api_key.isascii() or not api_key.isprintable() or " " in api_key:
+        raise ConfigError("GPTPROTO_API_KEY holds characters an HTTP header cannot carry.")
+    authorization = f"Bearer {api_key}" if auth_scheme == "bearer" else api_key
+    return {
+        "Authorization": authorization,
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+    }
 
 
 def _json_or_none(content: bytes) -> Any:

@@ -1,4 +1,4 @@
-"""Scripted answers of the gptproto fake: one Outcome per request, for every row of UPSTREAM.md."""
+"""Scripted answers of the gptproto fake: one Outcome per request, for every documented case."""
 
 from __future__ import annotations
 

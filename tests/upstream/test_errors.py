@@ -1,4 +1,4 @@
-"""Every non-200 answer of UPSTREAM.md becomes the right typed error, and no error leaks the key."""
+"""Every non-200 answer gptproto documents becomes the right typed error; none leaks the key."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every 200 answer of UPSTREAM.md becomes the right Generation or typed refusal."""
+"""Every 200 answer gptproto documents becomes the right Generation or typed refusal."""
 
 from __future__ import annotations
 
