@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn, Protocol
 
 from bot.engine import Engine
 from bot.errors import BotError, NotAnImage
@@ -30,7 +30,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: {message} (see --help)\n")
 
 
-def add_imagine_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+class Subcommands(Protocol):
+    """What `ArgumentParser.add_subparsers()` returns, as far as `imagine` needs it."""
+
+    def add_parser(self, name: str, **options: Any) -> argparse.ArgumentParser: ...
+
+
+def add_imagine_parser(commands: Subcommands) -> None:
     """Register `imagine` and its options on the main command line."""
     imagine = commands.add_parser(
         "imagine",

@@ -30,6 +30,7 @@ from bot.ops import (
     Role,
     RunPlan,
     Service,
+    UpstreamTracker,
     WebServer,
     configure_logging,
     make_client,
@@ -64,6 +65,7 @@ def build_generator(
         api=settings.image_api,
         timeout=settings.upstream_timeout,
         max_attempts=settings.upstream_max_attempts,
+        max_answer_bytes=settings.upstream_max_answer_bytes,
         max_connections=settings.max_concurrent_jobs,
         observer=observer,
     )
@@ -167,8 +169,20 @@ def build_service(
 ) -> Service:
     """The service: engine, adapters, web server, health and retention under one lifecycle."""
     metrics.watch_gate(engine.gate)
-    health = Health(store.ping)
-    web = WebServer(health=health, metrics=metrics, host=settings.host, port=settings.port)
+    upstream = UpstreamTracker()
+    metrics.watch_upstream(upstream)
+    health = Health(store.ping, writable=store.probe_write, upstream=upstream)
+    web = WebServer(
+        health=health,
+        metrics=metrics,
+        host=settings.host,
+        port=settings.port,
+        max_connections=settings.http_max_connections,
+        header_timeout=settings.http_header_timeout,
+        body_timeout=settings.http_body_timeout,
+        keepalive_timeout=settings.http_keepalive_timeout,
+        max_body=settings.http_max_body_bytes,
+    )
     if adapters is None:
         adapters = build_adapters(settings, plan or plan_run(settings), engine=engine, web=web)
     return Service(

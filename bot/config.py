@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     default_aspect_ratio: str | None = None
     upstream_timeout: float = Field(180.0, gt=0)
     upstream_max_attempts: int = Field(4, ge=1, le=10)
+    # A 4K PNG is about 34 MB as base64 JSON: twice that, and nothing legitimate is refused.
+    upstream_max_answer_bytes: int = Field(64 * 1024 * 1024, ge=1_000_000)
     history_turns: int = Field(6, ge=0, le=50)
     database_url: str = "sqlite:///data/bot.db"
 
@@ -57,6 +59,12 @@ class Settings(BaseSettings):
 
     port: int = Field(3000, ge=0, le=65535)
     host: str = "0.0.0.0"
+    http_max_connections: int | None = Field(None, ge=1)  # unset: from the open-file limit
+    http_header_timeout: float = Field(10.0, gt=0)
+    http_body_timeout: float = Field(10.0, gt=0)
+    # Above the 60 s idle timeout of common load balancers, which would otherwise see 502s.
+    http_keepalive_timeout: float = Field(75.0, gt=0)
+    http_max_body_bytes: int = Field(1024 * 1024, ge=1024)
 
     max_concurrent_jobs: int = Field(4, ge=1)
     max_queue: int = Field(50, ge=0)
@@ -74,6 +82,7 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["text", "json"] = "text"
+    log_max_chars: int = Field(8192, ge=200)
 
     @field_validator(
         "discord_guild_ids",
@@ -93,7 +102,9 @@ class Settings(BaseSettings):
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("default_aspect_ratio", "discord_gateway_url", mode="before")
+    @field_validator(
+        "default_aspect_ratio", "discord_gateway_url", "http_max_connections", mode="before"
+    )
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value

@@ -25,6 +25,8 @@ BotError                      user_message, exit_code
 │   ├── Unavailable           5xx or connection failures after retries
 │   ├── UpstreamTimeout
 │   └── UnreadableResponse    HTML, empty body, bad JSON, bad image data
+│       ├── AnswerTooLarge    limit, read = bytes; refused and never retried
+│       └── DamagedImage      the model's image is incomplete, undecodable or a bomb
 └── RefusedError              (5) the bot's own limits and rules said no
     ├── QueueFull
     ├── UserRateLimited       retry_after = seconds
@@ -235,6 +237,27 @@ class UnreadableResponse(UpstreamError):
         "The image service answered with something that is not a valid response. "
         "Please try again later."
     )
+
+
+def _in_bytes(size: int) -> str:
+    """A short human size: '67 MB', '64 kB'."""
+    if size >= 1_000_000:
+        return f"{size / 1_000_000:,.0f} MB"
+    return f"{max(1, round(size / 1000))} kB"
+
+
+class AnswerTooLarge(UnreadableResponse):
+    def __init__(self, *, limit: int, read: int = 0) -> None:
+        self.limit = limit
+        self.read = read
+        super().__init__(
+            f"The image service sent an answer over {_in_bytes(limit)}, which is more than "
+            "any image needs; nothing was kept."
+        )
+
+
+class DamagedImage(UnreadableResponse):
+    default_message = "The model's image arrived damaged; please try again."
 
 
 # -- refused by the bot's own rules -----------------------------------------------

@@ -20,6 +20,9 @@ class Store(Protocol):
     async def ping(self) -> bool:
         """True while the store answers a trivial query."""
 
+    async def probe_write(self) -> bool:
+        """True when a small real write commits (false when, say, the disk is full)."""
+
     # -- threads ---------------------------------------------------------------
 
     async def get_thread(self, key: ThreadKey) -> Thread | None:

@@ -1,23 +1,24 @@
-"""The embedded Store: one SQLite file in WAL mode, through aiosqlite."""
+"""The embedded Store: one SQLite file in WAL mode, each connection on a thread of its own."""
 
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
-
-import aiosqlite
 
 from bot.errors import ConfigError
 from bot.models import Image, Thread, ThreadKey, Turn, Usage, UsageTotals
 from storage import sqlite_queries as queries
 from storage import sqlite_records as records
-from storage.sqlite_connection import Checkpointer, Role, connect, on_thread
-from storage.sqlite_rows import from_micros, to_micros
+from storage.sqlite_connection import Checkpointer, Role, connect
+from storage.sqlite_rows import to_micros
 from storage.sqlite_schema import migrate
+from storage.sqlite_thread import SqliteThread
+from storage.times import EVENT_RETENTION, as_utc, utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -26,25 +27,33 @@ T = TypeVar("T")
 
 PRUNE_BATCH = 500
 """Turns deleted per write transaction by prune(), so other writes wait only briefly."""
+MIN_FREE_BYTES = 64 * 1024 * 1024
+"""Free space below which the store reports itself unwritable: a few large images' worth."""
 
-EVENT_RETENTION = timedelta(days=1)
-"""Claimed event ids are kept this long: far beyond any platform's redelivery window."""
 
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
+def free_bytes(path: Path) -> int:
+    """Bytes an unprivileged process may still write on the file system holding path."""
+    stats = os.statvfs(path.parent)
+    return stats.f_bavail * stats.f_frsize
 
 
 class SqliteStore:
     """Store on one SQLite file: threads, a tree of turns, images once per hash, usage."""
 
-    def __init__(self, path: Path, *, clock: Callable[[], datetime] = _utc_now) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        min_free_bytes: int = MIN_FREE_BYTES,
+    ) -> None:
         self._path = path
         self._clock = clock
-        self._writer: aiosqlite.Connection | None = None
+        self._min_free_bytes = min_free_bytes
+        self._writer: SqliteThread | None = None
         # Reads use their own connection: WAL lets them see the last commit while the
         # writer is busy (a prune batch, a large image).
-        self._reader: aiosqlite.Connection | None = None
+        self._reader: SqliteThread | None = None
         self._checkpointer: Checkpointer | None = None
 
     async def open(self) -> None:
@@ -58,7 +67,7 @@ class SqliteStore:
             raise ConfigError(f"Cannot open the database {self._path}: {exc}") from exc
         opened = [writer]
         try:
-            await on_thread(writer, lambda conn: migrate(conn, path=self._path))
+            await writer.run(lambda conn: migrate(conn, path=self._path))
             opened.append(reader := await connect(self._path, Role.READER))
             opened.append(checkpoints := await connect(self._path, Role.CHECKPOINTER))
         except BaseException as exc:
@@ -89,17 +98,36 @@ class SqliteStore:
         if self._reader is None:
             return False
         try:
-            answer = await on_thread(self._reader, lambda conn: conn.execute("SELECT 1").fetchall())
-        except (sqlite3.Error, ValueError):
+            answer = await self._reader.run(lambda conn: conn.execute("SELECT 1").fetchall())
+        except sqlite3.Error:
             return False
         return answer == [(1,)]
+
+    async def probe_write(self) -> bool:
+        """True when a one-row write commits and the disk has room for the next images.
+
+        A rewrite of one row fits in pages SQLite already holds, so it can succeed on a full
+        disk where the next job's images cannot: the free space is checked as well.
+        """
+        if self._writer is None:
+            return False
+        try:
+            await self._write(queries.probe_write, to_micros(self._clock()))
+            free = await self._writer.run(lambda _: free_bytes(self._path))
+        except (sqlite3.Error, OSError) as exc:
+            logger.warning("the database %s cannot be written: %s", self._path, exc)
+            return False
+        if free < self._min_free_bytes:
+            logger.warning("the disk of %s has %d bytes free", self._path, free)
+            return False
+        return True
 
     async def _read(
         self, work: Callable[Concatenate[sqlite3.Connection, P], T], /, *a: P.args, **k: P.kwargs
     ) -> T:
         if self._reader is None:
             raise RuntimeError("the store is not open")
-        return await on_thread(self._reader, lambda conn: work(conn, *a, **k))
+        return await self._reader.run(lambda conn: work(conn, *a, **k))
 
     async def _write(
         self, work: Callable[Concatenate[sqlite3.Connection, P], T], /, *a: P.args, **k: P.kwargs
@@ -119,14 +147,14 @@ class SqliteStore:
                 raise
             return result
 
-        result = await on_thread(self._writer, transaction)
+        result = await self._writer.run(transaction)
         if self._checkpointer is not None:
             self._checkpointer.poke()
         return result
 
     def _now(self) -> datetime:
         """The clock's time as stored (UTC, microseconds), so returned values match reads."""
-        return from_micros(to_micros(self._clock()))
+        return as_utc(self._clock())
 
     # -- threads -------------------------------------------------------------------
 

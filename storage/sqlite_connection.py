@@ -5,16 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import TypeVar
 
-import aiosqlite
+from storage.sqlite_thread import SqliteThread
 
 logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 5000
 
@@ -31,15 +27,6 @@ class Role(Enum):
     WRITER = "writer"
     READER = "reader"
     CHECKPOINTER = "checkpointer"
-
-
-async def on_thread(db: aiosqlite.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
-    """Run work on the connection's own thread, as one call."""
-    # aiosqlite runs calls one at a time on the connection's thread. Handing it a whole
-    # unit of work (a transaction, or a query with its rows) costs one thread hop instead
-    # of one per statement, and no other coroutine's statement can land inside it.
-    result: T = await db._execute(work, db._conn)  # type: ignore[no-untyped-call]
-    return result
 
 
 def _configure(db: sqlite3.Connection, role: Role) -> None:
@@ -61,13 +48,13 @@ def _configure(db: sqlite3.Connection, role: Role) -> None:
     db.execute(f"PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT_PAGES}")
 
 
-async def connect(path: Path, role: Role) -> aiosqlite.Connection:
+async def connect(path: Path, role: Role) -> SqliteThread:
     """A connection configured for its role (the writer first: it switches the file to WAL)."""
-    # isolation_level=None: transactions are exactly the BEGIN IMMEDIATE ... COMMIT the
-    # store issues.
-    db = await aiosqlite.connect(path, isolation_level=None)
+    # Work is handed over whole (a transaction, or a query with its rows): one thread hop
+    # instead of one per statement, and no other coroutine's statement can land inside it.
+    db = await SqliteThread.open(path, name=f"sqlite-{role.value}")
     try:
-        await on_thread(db, lambda conn: _configure(conn, role))
+        await db.run(lambda conn: _configure(conn, role))
     except BaseException:
         await db.close()
         raise
@@ -77,7 +64,7 @@ async def connect(path: Path, role: Role) -> aiosqlite.Connection:
 class Checkpointer:
     """Copies committed WAL frames into the database file in the background."""
 
-    def __init__(self, db: aiosqlite.Connection, *, interval: float = CHECKPOINT_INTERVAL) -> None:
+    def __init__(self, db: SqliteThread, *, interval: float = CHECKPOINT_INTERVAL) -> None:
         self._db = db
         self._interval = interval
         self._wake = asyncio.Event()
@@ -102,7 +89,7 @@ class Checkpointer:
             self._wake.clear()
             try:
                 # PASSIVE never waits for a lock: the writer and the readers go on meanwhile.
-                await on_thread(self._db, _passive_checkpoint)
+                await self._db.run(_passive_checkpoint)
             except sqlite3.Error:
                 logger.exception("background WAL checkpoint failed")
             await asyncio.sleep(self._interval)

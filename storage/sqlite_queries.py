@@ -20,8 +20,8 @@ from storage.sqlite_rows import (
     thread_from_row,
     to_micros,
     turns_from_rows,
-    utc_day,
 )
+from storage.times import utc_day
 
 IN_CHUNK = 500
 """Values per IN (...) list, well below SQLite's limit on bound parameters."""
@@ -279,3 +279,12 @@ def load_images(db: sqlite3.Connection, hashes: Sequence[str]) -> list[Image]:
         for sha256, mime_type, data in rows:
             found[bytes(sha256).hex()] = Image(data=bytes(data), mime_type=mime_type)
     return [found[h.lower()] for h in hashes if h.lower() in found]
+
+
+def probe_write(db: sqlite3.Connection, now: int) -> None:
+    """Rewrite the health row: a real page write, so a full disk fails here."""
+    db.execute(
+        "INSERT INTO health (id, written_at) VALUES (1, ?) "
+        "ON CONFLICT (id) DO UPDATE SET written_at = excluded.written_at",
+        (now,),
+    )

@@ -37,11 +37,6 @@ def from_micros(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
 
 
-def utc_day(moment: datetime) -> str:
-    """The UTC calendar day of a moment, as the ledger stores it."""
-    return from_micros(to_micros(moment)).date().isoformat()
-
-
 def hash_bytes(sha256_hex: str) -> bytes | None:
     """A hex digest as the 32 bytes the tables store; None for anything that is not one."""
     try:

@@ -125,7 +125,17 @@ _V1: tuple[str, ...] = (
     "CREATE INDEX usage_by_workspace ON usage_ledger (platform, workspace, day)",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+# The health check's write probe: one row, rewritten, so a full disk shows before a job fails.
+_V2: tuple[str, ...] = (
+    """
+    CREATE TABLE health (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        written_at INTEGER NOT NULL
+    )
+    """,
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
 """Schema version N is reached by applying MIGRATIONS[N-1]; only ever append."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -9,9 +9,9 @@ import pytest
 
 SURFACES: dict[str, set[str]] = {
     "bot.engine": {
-        "AccessPolicy", "Engine", "EngineOptions", "GONE", "INTERRUPTED", "JobCounter", "JobGate",
-        "JobObserver", "PRUNED", "QueueCallback", "UsageReport", "UsageSource", "UserLimits",
-        "price_table", "usage_report",
+        "AccessPolicy", "ELSEWHERE", "Engine", "EngineOptions", "GONE", "INTERRUPTED",
+        "JobCounter", "JobGate", "JobObserver", "PRUNED", "QueueCallback", "UsageReport",
+        "UsageSource", "UserLimits", "price_table", "usage_report", "visible",
     },
     "bot.upstream": {
         "Api", "Content", "Generation", "GenerationRequest", "GptProtoClient", "ImageGenerator",
@@ -21,13 +21,13 @@ SURFACES: dict[str, set[str]] = {
     },
     "bot.images": {
         "DAMAGED", "LABELS", "MAX_IMAGE_BYTES", "MAX_PIXELS", "MAX_SIDE", "MAX_SOURCE_PIXELS",
-        "normalise", "normalise_all", "sniff",
+        "normalise", "normalise_all", "sniff", "verify_output",
     },
     "bot.ops": {
         "Adapter", "Finding", "Health", "Metrics", "Phase", "REDACTED", "RedactSecrets",
-        "Retention", "Role", "RunPlan", "Service", "WebServer", "configure_logging", "failed",
-        "make_client", "offline_findings", "online_findings", "plan_run", "secret_values",
-        "slack_over_http",
+        "Retention", "Role", "RunPlan", "Service", "TruncateRecords", "UpstreamTracker",
+        "WebServer", "configure_logging", "failed", "make_client", "offline_findings",
+        "online_findings", "plan_run", "secret_values", "slack_over_http",
     },
     "adapters.discord": {"DiscordAdapter"},
     "adapters.slack": {"EVENTS_PATH", "SlackAdapter"},

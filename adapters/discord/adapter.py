@@ -14,6 +14,7 @@ import discord
 import yarl
 from discord import app_commands
 
+from adapters.common import Clock, excerpt
 from adapters.discord.client import BananaClient, ResultButton
 from adapters.discord.context import PLATFORM, Services
 from adapters.discord.interactions import (
@@ -23,7 +24,6 @@ from adapters.discord.interactions import (
     add_usage_command,
 )
 from adapters.discord.messages import Messages
-from adapters.discord.progress import Clock
 from bot.config import Settings
 from bot.engine import Engine
 from bot.errors import ConfigError, Unavailable
@@ -84,8 +84,7 @@ class DiscordAdapter:
                 "DISCORD_TOKEN is not set: put the bot token from the developer portal in it."
             )
         self._apply_endpoints()
-        client = BananaClient(handlers=self)
-        client._connection.guild_ready_timeout = self._guild_ready_timeout
+        client = BananaClient(handlers=self, guild_ready_timeout=self._guild_ready_timeout)
         client.add_dynamic_items(ResultButton)
         tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(client)
         add_imagine_command(tree, self.on_imagine)
@@ -254,8 +253,7 @@ class DiscordAdapter:
         for turn, key in turns:
             if key.platform != PLATFORM:
                 continue
-            prompt = turn.prompt if len(turn.prompt) <= 80 else turn.prompt[:79] + "…"
-            text = INTERRUPTED.format(user=turn.user, prompt=f"“{prompt}”")
+            text = INTERRUPTED.format(user=turn.user, prompt=f"“{excerpt(turn.prompt)}”")
             try:
                 only_them = discord.AllowedMentions(
                     everyone=False, roles=False, users=[discord.Object(int(turn.user))]

@@ -4,26 +4,22 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import discord
 
-from adapters.discord.client import result_view
-from adapters.discord.delivery import Outlet
-from adapters.discord.progress import Clock
-from bot.engine import Engine, QueueCallback
-from bot.errors import BotError, ImageTooLarge, InputError, NotAnImage
-from bot.models import Attachment, Reply, ThreadKey
+from adapters import common
+from adapters.common import Clock, Delivered, Job, Outlet
+from bot.engine import Engine
+from bot.errors import ImageTooLarge, InputError, NotAnImage
+from bot.models import Attachment, ThreadKey
 
 logger = logging.getLogger(__name__)
 
 PLATFORM = "discord"
-APOLOGY = "Sorry, something went wrong on my side while making that image. Please try again."
 THREAD_HINT = "Reply in this thread to refine the image; reply to an earlier version to branch."
 _SPACES = re.compile(r"\s+")
-
-Job = Callable[[QueueCallback], Awaitable[Reply]]
 
 
 @dataclass(frozen=True)
@@ -45,7 +41,7 @@ def parent_channel_id(channel: object) -> int:
 
 def dm_key(channel_id: int) -> ThreadKey:
     """All of a DM is one conversation: every message refines the last image."""
-    return ThreadKey(PLATFORM, "dm", str(channel_id), str(channel_id))
+    return common.dm_key(PLATFORM, workspace="dm", channel=str(channel_id))
 
 
 def conversation_key(message: discord.Message) -> ThreadKey:
@@ -99,37 +95,28 @@ def _megabytes(size: int) -> str:
     return f"{size / 1_000_000:.1f} MB"
 
 
-@dataclass(frozen=True)
-class Delivered:
-    """A result as posted."""
-
-    reply: Reply
-    message: discord.Message
-
-
-async def run_job(services: Services, outlet: Outlet, job: Job, *, what: str) -> Delivered | None:
+async def run_job(
+    services: Services,
+    outlet: Outlet[discord.Message],
+    job: Job,
+    *,
+    what: str,
+    context: str,
+) -> Delivered[discord.Message] | None:
     """Run one engine call and show its outcome; every failure is explained to the requester."""
-    try:
-        async with outlet.working():
-            reply = await job(outlet.on_queued)
-        message = await outlet.deliver(reply, result_view(reply.turn.id))
-    except BotError as exc:
-        await outlet.fail(exc.user_message)
-        return None
-    except Exception:
-        logger.exception("discord %s failed", what)
-        await outlet.fail(APOLOGY)
-        return None
-    try:
-        await services.engine.link_message(
-            reply.turn.id, platform=PLATFORM, message_id=str(message.id)
-        )
-    except Exception:
-        logger.exception("could not link message %s to turn %s", message.id, reply.turn.id)
-    return Delivered(reply, message)
+    return await common.run_and_deliver(
+        job,
+        outlet,
+        links=services.engine,
+        platform=PLATFORM,
+        what=f"discord {what}",
+        context=context,
+    )
 
 
-async def start_thread(services: Services, channel: object, delivered: Delivered) -> None:
+async def start_thread(
+    services: Services, channel: object, delivered: Delivered[discord.Message]
+) -> None:
     """In a guild text channel, open a thread from the result; elsewhere replies carry on."""
     if not isinstance(channel, discord.TextChannel):
         return

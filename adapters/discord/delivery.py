@@ -8,11 +8,12 @@ import io
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
 
 import discord
 
-from adapters.discord.progress import Clock, QueueNotice
+from adapters.common import Clock
+from adapters.discord.client import result_view
+from adapters.discord.progress import QueueNotice
 from bot.models import Reply
 
 logger = logging.getLogger(__name__)
@@ -51,19 +52,23 @@ def result_files(reply: Reply) -> list[discord.File]:
     ]
 
 
-class Outlet(Protocol):
-    """One job's place on Discord."""
+class _Outlet:
+    """What both of a job's places on Discord share: the queue notice and how results are named."""
 
-    def working(self) -> AbstractAsyncContextManager[None]: ...
+    def __init__(self, *, interval: float, clock: Clock) -> None:
+        self._notice = QueueNotice(self._show, interval=interval, clock=clock)
 
-    async def on_queued(self, position: int) -> None: ...
+    async def on_queued(self, position: int) -> None:
+        await self._notice(position)
 
-    async def deliver(self, reply: Reply, view: discord.ui.View) -> discord.Message: ...
+    def message_id(self, message: discord.Message) -> str:
+        return str(message.id)
 
-    async def fail(self, text: str) -> None: ...
+    async def _show(self, text: str) -> None:
+        raise NotImplementedError
 
 
-class InteractionOutlet:
+class InteractionOutlet(_Outlet):
     """A deferred interaction: progress edits its response; the result replaces it.
 
     With `post_to`, the result is posted there (a thread) and the response links to it.
@@ -77,22 +82,20 @@ class InteractionOutlet:
         clock: Clock,
         post_to: discord.abc.Messageable | None = None,
     ) -> None:
+        super().__init__(interval=interval, clock=clock)
         self._interaction = interaction
         self._post_to = post_to
-        self._notice = QueueNotice(self._show, interval=interval, clock=clock)
 
     def working(self) -> AbstractAsyncContextManager[None]:
         return contextlib.nullcontext()
 
-    async def on_queued(self, position: int) -> None:
-        await self._notice(position)
-
     async def _show(self, text: str) -> None:
         await self._interaction.edit_original_response(content=text)
 
-    async def deliver(self, reply: Reply, view: discord.ui.View) -> discord.Message:
+    async def deliver(self, reply: Reply) -> discord.Message:
         await self._notice.close()
         content, files = result_content(reply), result_files(reply)
+        view = result_view(reply.turn.id)
         if self._post_to is None:
             return await self._interaction.edit_original_response(
                 content=content, attachments=files, view=view
@@ -116,13 +119,13 @@ class InteractionOutlet:
             logger.exception("could not tell user %s about a failure", interaction.user.id)
 
 
-class MessageOutlet:
+class MessageOutlet(_Outlet):
     """A user's message: typing while working, a placeholder while queued, a reply at the end."""
 
     def __init__(self, message: discord.Message, *, interval: float, clock: Clock) -> None:
+        super().__init__(interval=interval, clock=clock)
         self._message = message
         self._placeholder: discord.Message | None = None
-        self._notice = QueueNotice(self._show, interval=interval, clock=clock)
 
     @contextlib.asynccontextmanager
     async def working(self) -> AsyncIterator[None]:
@@ -143,17 +146,15 @@ class MessageOutlet:
                 return
             await asyncio.sleep(TYPING_EVERY)
 
-    async def on_queued(self, position: int) -> None:
-        await self._notice(position)
-
     async def _show(self, text: str) -> None:
         if self._placeholder is None:
             self._placeholder = await self._reply(text)
         else:
             await self._placeholder.edit(content=text)
 
-    async def deliver(self, reply: Reply, view: discord.ui.View) -> discord.Message:
+    async def deliver(self, reply: Reply) -> discord.Message:
         await self._clear()
+        view = result_view(reply.turn.id)
         return await self._reply(result_content(reply), files=result_files(reply), view=view)
 
     async def fail(self, text: str) -> None:

@@ -116,7 +116,8 @@ class Interactions:
             )
             return await engine.imagine(request, on_queued=on_queued)
 
-        delivered = await run_job(self._services, self._outlet(interaction), job, what="/imagine")
+        outlet, context = self._outlet(interaction), f"interaction {interaction.id}"
+        delivered = await run_job(self._services, outlet, job, what="/imagine", context=context)
         if delivered is not None:
             await start_thread(self._services, interaction.channel, delivered)
 
@@ -160,7 +161,7 @@ class Interactions:
             return await self._services.engine.refine(request, on_queued=on_queued)
 
         outlet = self._outlet(interaction, post_to=thread)
-        await run_job(self._services, outlet, job, what="refine")
+        await run_job(self._services, outlet, job, what="refine", context=f"turn {turn_id}")
 
     async def _reroll(self, interaction: discord.Interaction, turn_id: int) -> None:
         thread = _thread_started_from(interaction.message)
@@ -173,7 +174,7 @@ class Interactions:
             )
 
         outlet = self._outlet(interaction, post_to=thread)
-        await run_job(self._services, outlet, job, what="re-roll")
+        await run_job(self._services, outlet, job, what="re-roll", context=f"turn {turn_id}")
 
     async def _delete(self, interaction: discord.Interaction, turn: Turn) -> None:
         if str(interaction.user.id) != turn.user and not interaction.permissions.manage_messages:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
 
 import discord
 
+from adapters.common import MessageSite, Reference, Route, route_message
 from adapters.discord.context import (
     PLATFORM,
     Services,
@@ -27,15 +27,6 @@ logger = logging.getLogger(__name__)
 _USER_MESSAGES = (discord.MessageType.default, discord.MessageType.reply)
 
 
-@dataclass(frozen=True)
-class Route:
-    """What a message asks for: a fresh picture, or a refinement (of a given turn)."""
-
-    key: ThreadKey
-    fresh: bool = False
-    reply_to: int | None = None
-
-
 class Messages:
     """Turns a user's message into an engine call, or ignores it."""
 
@@ -48,44 +39,13 @@ class Messages:
         if me is None or message.author.bot or message.type not in _USER_MESSAGES:
             return
         channel = await self._channel_of(message)
-        route = await self._route(message, channel, me)
+        engine = self._services.engine
+        route = await route_message(_site_of(message, channel, me), threads=engine)
         if route is None:
             return
-        engine = self._services.engine
         if not await engine.claim_event(platform=PLATFORM, event_id=f"message:{message.id}"):
             return
         await self._answer(message, channel, route, text=_without_mention(message.content, me.id))
-
-    async def _route(
-        self, message: discord.Message, channel: object, me: discord.ClientUser
-    ) -> Route | None:
-        engine = self._services.engine
-        replied = await self._replied_turn(message)
-        if message.guild is None:
-            return Route(dm_key(message.channel.id), reply_to=replied)
-        guild = str(message.guild.id)
-        if isinstance(channel, discord.Thread):
-            key = ThreadKey(PLATFORM, guild, str(channel.parent_id), str(channel.id))
-            if await engine.thread_for(key) is not None:
-                return Route(key, reply_to=replied)
-        parent = str(parent_channel_id(channel))
-        if replied is not None and message.reference is not None:
-            return Route(
-                ThreadKey(PLATFORM, guild, parent, str(message.reference.message_id)),
-                reply_to=replied,
-            )
-        if me.id in message.raw_mentions:
-            return Route(ThreadKey(PLATFORM, guild, parent, str(message.id)), fresh=True)
-        return None
-
-    async def _replied_turn(self, message: discord.Message) -> int | None:
-        reference = message.reference
-        if reference is None or reference.message_id is None:
-            return None
-        turn = await self._services.engine.turn_for_message(
-            platform=PLATFORM, message_id=str(reference.message_id)
-        )
-        return turn.id if turn is not None else None
 
     async def _channel_of(self, message: discord.Message) -> object:
         """The message's channel; a thread the cache does not know yet is fetched."""
@@ -121,10 +81,30 @@ class Messages:
             return await services.engine.refine(request, on_queued=on_queued)
 
         outlet = MessageOutlet(message, interval=services.progress_interval, clock=services.clock)
-        delivered = await run_job(services, outlet, job, what="message")
+        delivered = await run_job(services, outlet, job, what="message", context=str(message.id))
         if delivered is not None and route.fresh:
             await start_thread(services, channel, delivered)
 
 
 def _without_mention(content: str, user_id: int) -> str:
     return re.sub(rf"<@!?{user_id}>", " ", content).strip()
+
+
+def _site_of(message: discord.Message, channel: object, me: discord.ClientUser) -> MessageSite:
+    """Where a message was posted: a DM, a thread, a reply to a result, a mention of the bot."""
+    reference = message.reference
+    replied = None if reference is None else reference.message_id
+    if message.guild is None:
+        key = dm_key(message.channel.id)
+        answered = None if replied is None else Reference(str(replied), key)
+        return MessageSite(replied_to=answered, conversation=key)
+    guild, parent = str(message.guild.id), str(parent_channel_id(channel))
+
+    def in_channel(thread: int) -> ThreadKey:
+        return ThreadKey(PLATFORM, guild, parent, str(thread))
+
+    return MessageSite(
+        thread=in_channel(channel.id) if isinstance(channel, discord.Thread) else None,
+        replied_to=None if replied is None else Reference(str(replied), in_channel(replied)),
+        fresh=in_channel(message.id) if me.id in message.raw_mentions else None,
+    )

@@ -9,12 +9,14 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
+from pydantic import SecretStr
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.common import excerpt
 from adapters.slack.files import SlackFiles
 from adapters.slack.handlers import SlackHandlers
 from adapters.slack.jobs import BackgroundTasks, JobRunner
@@ -45,28 +47,18 @@ class SlackAdapter:
         if settings.slack_bot_token is None:
             raise ConfigError("SLACK_BOT_TOKEN is not set, so Slack cannot be enabled.")
         token = settings.slack_bot_token.get_secret_value()
-        secret = settings.slack_signing_secret
         self._app_token = settings.slack_app_token
-        self._signing_secret_set = secret is not None
+        self._signing_secret_set = settings.slack_signing_secret is not None
         self._api_url = str(settings.slack_api_url)
         self._socket_connect_timeout = socket_connect_timeout
         self._client = web_client or AsyncWebClient(token=token, base_url=self._api_url)
         # Without a session of its own the client opens a new one (and a new connection) for
         # every call; one kept for the adapter's life saves that on each of a job's calls.
         self._owns_session = web_client is None
-        self._app = AsyncApp(
-            client=self._client,
-            signing_secret=secret.get_secret_value() if secret else "",
-            # Socket Mode envelopes are authenticated by the connection, not signed.
-            request_verification_enabled=self._app_token is None,
-            # Listeners only start background work, so answering after them is still fast, and
-            # an acked delivery has always been handed to the background before the ack leaves.
-            process_before_response=True,
-            logger=logging.getLogger("adapters.slack.bolt"),
-            name="banana-bot",
+        self._app = _bolt_app(
+            self._client, settings.slack_signing_secret, socket_mode=self._app_token is not None
         )
         self._tasks = BackgroundTasks()
-        self._engine = engine
         self._poster = SlackPoster(self._client)
         self._files = SlackFiles(
             token=token,
@@ -74,7 +66,7 @@ class SlackAdapter:
             web=self._client,
             max_mb=settings.max_download_mb,
         )
-        runner = JobRunner(poster=self._poster, link_message=self._link_message)
+        runner = JobRunner(poster=self._poster, links=engine)
         self._handlers = SlackHandlers(
             engine=engine, poster=self._poster, files=self._files, tasks=self._tasks, runner=runner
         )
@@ -135,11 +127,10 @@ class SlackAdapter:
         for turn, key in turns:
             if key.platform != PLATFORM:
                 continue
-            excerpt = turn.prompt if len(turn.prompt) <= 80 else turn.prompt[:79] + "…"
             await self._poster.try_say(
                 place_of(key),
                 f":warning: <@{turn.user}> the bot restarted while making your image "
-                f"(“{excerpt}”), so it was not finished. Please ask again.",
+                f"(“{excerpt(turn.prompt)}”), so it was not finished. Please ask again.",
             )
 
     def describe(self) -> str:
@@ -201,5 +192,17 @@ class SlackAdapter:
             raise ConfigError("Could not connect to Slack's Socket Mode in time.") from None
         self._socket = handler
 
-    async def _link_message(self, turn_id: int, message_id: str) -> None:
-        await self._engine.link_message(turn_id, platform=PLATFORM, message_id=message_id)
+
+def _bolt_app(client: AsyncWebClient, secret: SecretStr | None, *, socket_mode: bool) -> AsyncApp:
+    """Bolt, answering Slack only after the listeners have handed their work to the background."""
+    return AsyncApp(
+        client=client,
+        signing_secret=secret.get_secret_value() if secret else "",
+        # Socket Mode envelopes are authenticated by the connection, not signed.
+        request_verification_enabled=not socket_mode,
+        # Listeners only start background work, so answering after them is still fast, and
+        # an acked delivery has always been handed to the background before the ack leaves.
+        process_before_response=True,
+        logger=logging.getLogger("adapters.slack.bolt"),
+        name="banana-bot",
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt.app.async_app import AsyncApp
@@ -12,19 +12,18 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 
+from adapters.common import APOLOGY, Job, route_message
 from adapters.slack.files import SlackFiles
-from adapters.slack.jobs import APOLOGY, BackgroundTasks, JobRunner, Operation
+from adapters.slack.jobs import BackgroundTasks, JobRunner
 from adapters.slack.parsing import (
     PLATFORM,
     Place,
     Prompt,
-    dm_key,
     is_direct_message,
     is_user_post,
-    mentions,
-    message_id,
     parse_prompt,
     place_of,
+    site_of,
     team_of,
 )
 from adapters.slack.replies import (
@@ -40,15 +39,6 @@ from bot.engine import Engine, QueueCallback
 from bot.models import Reply, Request, ThreadKey
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Route:
-    """Where an event's job goes: its thread, imagine or refine, and the turn it branches from."""
-
-    key: ThreadKey
-    refine: bool = True
-    reply_to: int | None = None
 
 
 EMPTY_COMMAND = "Tell me what to draw, e.g. `/imagine a red fox in the snow --ar 16:9`."
@@ -93,7 +83,8 @@ class SlackHandlers:
         if not is_user_post(event, bot_user_id=self.bot_user_id):
             return
         try:
-            route = await self._route(team_of(body), event)
+            site = site_of(team_of(body), event, bot_user_id=self.bot_user_id)
+            route = await route_message(site, threads=self._engine)
             if route is None or not await self._claim(body, event):
                 return
         except Exception:
@@ -115,39 +106,12 @@ class SlackHandlers:
                 ratio=prompt.ratio,
                 reply_to=route.reply_to,
             )
-            call = self._engine.refine if route.refine else self._engine.imagine
+            call = self._engine.imagine if route.fresh else self._engine.refine
             return await call(request, on_queued=on_queued)
 
         place = place_of(route.key, anchor_ts=str(event["ts"]))
         context = f"event {body.get('event_id')} {route.key}"
         await self._runner.run(place, operation, context=context)
-
-    async def _route(self, team: str, event: dict[str, Any]) -> Route | None:
-        """Which thread an event belongs to and whether it refines; None: not for the bot."""
-        if is_direct_message(event):
-            return await self._dm_route(dm_key(team, event))
-        channel, ts = str(event["channel"]), str(event["ts"])
-        if event.get("type") == "app_mention":
-            key = ThreadKey(PLATFORM, team, channel, str(event.get("thread_ts") or ts))
-            return Route(key, refine=await self._engine.thread_for(key) is not None)
-        if self.bot_user_id and mentions(str(event.get("text") or ""), self.bot_user_id):
-            return None  # the app_mention delivery of this same message is the one handled
-        thread_ts = event.get("thread_ts")
-        if not thread_ts:
-            return None
-        key = ThreadKey(PLATFORM, team, channel, str(thread_ts))
-        return Route(key) if await self._engine.thread_for(key) is not None else None
-
-    async def _dm_route(self, key: ThreadKey) -> Route:
-        """Every DM refines; a thread opened under one of the bot's results continues from it."""
-        if key.thread == key.channel or await self._engine.thread_for(key) is not None:
-            return Route(key)
-        root = message_id(key.channel, key.thread)
-        turn = await self._engine.turn_for_message(platform=PLATFORM, message_id=root)
-        if turn is None:
-            return Route(key)
-        await self._engine.link_thread(turn.id, key=key)
-        return Route(key, reply_to=turn.id)
 
     async def _claim(self, body: dict[str, Any], event: dict[str, Any]) -> bool:
         """First delivery of this event id and of this message wins; retries are dropped."""
@@ -268,7 +232,7 @@ class SlackHandlers:
         work = self._anchored(place, note, operation, f"refine of turn {meta['turn']}")
         self._tasks.spawn(work, name=f"slack refine {meta['turn']}")
 
-    async def _anchored(self, place: Place, note: str, operation: Operation, context: str) -> None:
+    async def _anchored(self, place: Place, note: str, operation: Job, context: str) -> None:
         """Post who asked for what; that message carries the job's reactions."""
         anchor = await self._poster.try_say(place, note)
         await self._runner.run(replace(place, anchor_ts=anchor), operation, context=context)

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
-from adapters.slack.parsing import Place, message_id
+from adapters.common import Job, ResultLinks, run_and_deliver
+from adapters.slack.parsing import PLATFORM, Place, message_id
 from adapters.slack.replies import FAILED, SUCCEEDED, WORKING, QueueNotice, SlackPoster
-from bot.engine import QueueCallback
-from bot.errors import BotError
 from bot.models import Reply
 
 logger = logging.getLogger(__name__)
-
-APOLOGY = "Sorry, something went wrong on my side while making that image. Please try again."
-
-Operation = Callable[[QueueCallback], Awaitable[Reply]]
-LinkMessage = Callable[[int, str], Awaitable[None]]
 
 
 class BackgroundTasks:
@@ -57,41 +52,64 @@ class BackgroundTasks:
             logger.exception("background Slack work failed: %s", name)
 
 
+class SlackOutlet:
+    """A job's place in Slack: reactions on the asker's message, the queue notice, the thread."""
+
+    def __init__(self, poster: SlackPoster, place: Place) -> None:
+        self._poster = poster
+        self._place = place
+        self._notice = QueueNotice(poster, place)
+        self._hourglass: asyncio.Task[None] | None = None
+
+    @contextlib.asynccontextmanager
+    async def working(self) -> AsyncIterator[None]:
+        # The hourglass goes on while the job starts: the user sees it within the same second
+        # either way, and the job does not wait for Slack to confirm it.
+        self._hourglass = asyncio.create_task(self._poster.react(self._place, WORKING))
+        yield
+
+    async def on_queued(self, position: int) -> None:
+        await self._notice.update(position)
+
+    async def deliver(self, reply: Reply) -> str:
+        await self._notice.clear()
+        return await self._poster.post_result(self._place, reply)
+
+    def message_id(self, ts: str) -> str:
+        return message_id(self._place.channel, ts)
+
+    async def fail(self, text: str) -> None:
+        await self._notice.clear()
+        await self._poster.try_say(self._place, f":warning: {text}")
+        await self.settle(FAILED)
+
+    async def settle(self, outcome: str) -> None:
+        """Swap the hourglass for the outcome's reaction."""
+        if self._hourglass is not None:
+            await self._hourglass
+        await self._poster.react(self._place, outcome, remove=WORKING)
+
+    def abandon(self) -> None:
+        """Drop an hourglass that has not landed yet (the job was cancelled)."""
+        if self._hourglass is not None and not self._hourglass.done():
+            self._hourglass.cancel()
+
+
 class JobRunner:
     """Reacts when a job is taken, shows its place in line, posts its result or its failure."""
 
-    def __init__(self, *, poster: SlackPoster, link_message: LinkMessage) -> None:
+    def __init__(self, *, poster: SlackPoster, links: ResultLinks) -> None:
         self._poster = poster
-        self._link_message = link_message
+        self._links = links
 
-    async def run(self, place: Place, operation: Operation, *, context: str) -> None:
+    async def run(self, place: Place, job: Job, *, context: str) -> None:
         """Run one job; every way it ends leaves a message in the place."""
-        # The hourglass goes on while the job starts: the user sees it within the same second
-        # either way, and the job does not wait for Slack to confirm it.
-        working = asyncio.create_task(self._poster.react(place, WORKING))
-        notice = QueueNotice(self._poster, place)
+        outlet = SlackOutlet(self._poster, place)
         try:
-            reply = await operation(notice.update)
-            await notice.clear()
-            ts = await self._poster.post_result(place, reply)
-            await self._link_message(reply.turn.id, message_id(place.channel, ts))
-        except BotError as exc:
-            logger.info("job refused (%s): %s", context, type(exc).__name__)
-            await self._failed(place, notice, exc.user_message, working)
-        except Exception:
-            logger.exception("Slack job failed: %s", context)
-            await self._failed(place, notice, APOLOGY, working)
-        else:
-            await working
-            await self._poster.react(place, SUCCEEDED, remove=WORKING)
+            delivered = await run_and_deliver(
+                job, outlet, links=self._links, platform=PLATFORM, what="Slack job", context=context
+            )
+            if delivered is not None:
+                await outlet.settle(SUCCEEDED)
         finally:
-            if not working.done():
-                working.cancel()
-
-    async def _failed(
-        self, place: Place, notice: QueueNotice, message: str, working: asyncio.Task[None]
-    ) -> None:
-        await notice.clear()
-        await self._poster.try_say(place, f":warning: {message}")
-        await working
-        await self._poster.react(place, FAILED, remove=WORKING)
+            outlet.abandon()

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from adapters import common
+from adapters.common import MessageSite
 from bot.models import ThreadKey
 
 PLATFORM = "slack"
@@ -74,8 +76,28 @@ def team_of(body: dict[str, Any]) -> str:
 
 def dm_key(team: str, event: dict[str, Any]) -> ThreadKey:
     """A DM's top level is one conversation (thread = channel); a thread in a DM is its own."""
-    channel = event["channel"]
-    return ThreadKey(PLATFORM, team, channel, event.get("thread_ts") or channel)
+    return common.dm_key(
+        PLATFORM, workspace=team, channel=event["channel"], thread=event.get("thread_ts")
+    )
+
+
+def site_of(team: str, event: dict[str, Any], *, bot_user_id: str | None) -> MessageSite:
+    """Where a message event was posted: a DM (or a thread in one), a mention, a thread reply."""
+    channel, thread_ts = str(event["channel"]), event.get("thread_ts")
+    if is_direct_message(event):
+        key = dm_key(team, event)
+        if not thread_ts:
+            return MessageSite(conversation=key)
+        root = message_id(channel, str(thread_ts))
+        return MessageSite(thread=key, thread_root=root, conversation=key)
+    if event.get("type") == "app_mention":
+        key = ThreadKey(PLATFORM, team, channel, str(thread_ts or event["ts"]))
+        return MessageSite(thread=key, fresh=key)
+    if bot_user_id and mentions(str(event.get("text") or ""), bot_user_id):
+        return MessageSite()  # the app_mention delivery of this same message is the one handled
+    if not thread_ts:
+        return MessageSite()
+    return MessageSite(thread=ThreadKey(PLATFORM, team, channel, str(thread_ts)))
 
 
 def place_of(key: ThreadKey, *, anchor_ts: str | None = None) -> Place:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.common import Clock, QueueThrottle
 from adapters.slack.parsing import Place
 from bot.models import Reply, Turn
 
@@ -155,59 +154,34 @@ class QueueNotice:
         place: Place,
         *,
         interval: float = 1.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = time.monotonic,
     ) -> None:
         self._poster = poster
         self._place = place
-        self._interval = interval
-        self._clock = clock
         self._ts: str | None = None
-        self._position = 0
-        self._shown = 0
-        self._last = 0.0
-        self._trailing: asyncio.Task[None] | None = None
-        self._done = False
+        self._throttle = QueueThrottle(self._show, interval=interval, clock=clock)
 
     async def update(self, position: int) -> None:
         """The core's queue callback: a place in line, or 0 when the job starts."""
         if position <= 0:
             await self.clear()
             return
-        self._position = position
-        if self._done:
-            return
-        if self._ts is None:
-            self._ts = await self._poster.try_say(self._place, _line(position))
-            self._shown, self._last = position, self._clock()
-            return
-        wait = self._last + self._interval - self._clock()
-        if wait <= 0:
-            await self._edit()
-        elif self._trailing is None:
-            self._trailing = asyncio.create_task(self._edit_after(wait))
+        await self._throttle.offer(position)
 
     async def clear(self) -> None:
         """Remove the notice (the job started or ended)."""
-        self._done = True
-        if self._trailing is not None:
-            self._trailing.cancel()
-            self._trailing = None
+        await self._throttle.close()
         if self._ts is not None:
             ts, self._ts = self._ts, None
             await self._poster.delete(self._place.channel, ts)
 
-    async def _edit_after(self, delay: float) -> None:
-        await asyncio.sleep(delay)
-        self._trailing = None
-        await self._edit()
-
-    async def _edit(self) -> None:
-        if self._ts is None or self._done or self._position == self._shown:
+    async def _show(self, position: int) -> None:
+        if self._ts is None:
+            self._ts = await self._poster.try_say(self._place, _line(position))
             return
-        self._shown, self._last = self._position, self._clock()
         try:
             await self._poster.client.chat_update(
-                channel=self._place.channel, ts=self._ts, text=_line(self._position)
+                channel=self._place.channel, ts=self._ts, text=_line(position)
             )
         except SlackApiError as exc:
             logger.warning("queue notice update failed: %s", exc.response.get("error"))

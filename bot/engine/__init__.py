@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from bot.engine.access import AccessPolicy
 from bot.engine.admission import JobCounter, JobGate, QueueCallback, UserLimits
-from bot.engine.engine import PRUNED, Engine, EngineOptions
+from bot.engine.engine import Engine, EngineOptions, visible
+from bot.engine.places import ELSEWHERE, PRUNED
 from bot.engine.turns import GONE, INTERRUPTED, JobObserver
 from bot.engine.usage import UsageReport, UsageSource, price_table, usage_report
 
 __all__ = [
+    "ELSEWHERE",
     "GONE",
     "INTERRUPTED",
     "PRUNED",
@@ -24,4 +26,5 @@ __all__ = [
     "UserLimits",
     "price_table",
     "usage_report",
+    "visible",
 ]

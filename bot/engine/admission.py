@@ -57,6 +57,13 @@ class JobGate:
         """Refuse new jobs from now on; queued and running ones carry on."""
         self._closed = True
 
+    def check_room(self) -> None:
+        """Raise what slot() would raise right now, without taking a place."""
+        if self._closed:
+            raise ShuttingDown()
+        if self._running >= self._max_concurrent and len(self._waiters) >= self._max_queue:
+            raise QueueFull()
+
     @asynccontextmanager
     async def slot(self, on_queued: QueueCallback | None = None) -> AsyncIterator[None]:
         """Hold one of the concurrent places for the duration of the block."""
@@ -138,10 +145,14 @@ class UserLimits:
         self._monotonic = monotonic
         self._recent: dict[tuple[str, str], deque[float]] = {}
 
-    async def admit(self, *, platform: str, user: str) -> None:
-        """Count one job for the user, or refuse with when to try again."""
+    async def check(self, *, platform: str, user: str) -> None:
+        """Refuse with when to try again if the user's next job would be refused; count nothing."""
         self._check_rate(platform, user)
         await self._check_quota(platform, user)
+
+    async def admit(self, *, platform: str, user: str) -> None:
+        """Count one job for the user, or refuse with when to try again."""
+        await self.check(platform=platform, user=user)
         if self._per_minute:
             self._recent.setdefault((platform, user), deque()).append(self._monotonic())
 

@@ -37,11 +37,13 @@ def refinement(
     extra: Sequence[Image],
     ratio: str | None,
     replay: bool,
+    stored_as: str | None = None,
 ) -> GenerationRequest:
     """Edit the current image; `lineage` ends with the turn that made it.
 
     With `replay` (Gemini 3 models) the last model answer goes back verbatim, thought
-    signatures included, as the API requires; older turns travel as text only.
+    signatures included, as the API requires; older turns travel as text only. `stored_as`
+    is the hash the answer's parts name the image by, when `current` is a converted copy.
     """
     parent = lineage[-1]
     extras = tuple(Part(image=image) for image in extra)
@@ -49,7 +51,7 @@ def refinement(
     if replay and parent.parts_json:
         before = lineage[:-1]
         asked = (*((Part(text=_context(before)),) if before else ()), Part(text=parent.prompt))
-        answer = restore_parts(parent.parts_json, {current.sha256: current})
+        answer = restore_parts(parent.parts_json, {stored_as or current.sha256: current})
         contents = (
             Content("user", asked),
             Content("model", answer),

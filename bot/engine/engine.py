@@ -3,27 +3,30 @@
 from __future__ import annotations
 
 import logging
+import unicodedata
 from dataclasses import dataclass
 
 from bot.engine.access import AccessPolicy
 from bot.engine.admission import JobGate, QueueCallback, UserLimits
 from bot.engine.inflight import InFlight
+from bot.engine.places import Places
+from bot.engine.refusals import counting_refusals
 from bot.engine.turns import GONE, INTERRUPTED, Job, JobObserver, TurnRunner
 from bot.engine.usage import UsageReport, usage_report
 from bot.errors import EmptyPrompt, NothingToRefine, TooManyImages
 from bot.images import normalise_all
 from bot.models import Image, Reply, Request, Thread, ThreadKey, Turn
-from bot.upstream import Api, ImageGenerator, capabilities
+from bot.upstream import Api, GenerationRequest, ImageGenerator, capabilities, check_request
 from storage.base import Store
 
-__all__ = ["INTERRUPTED", "PRUNED", "Engine", "EngineOptions", "JobObserver"]
+__all__ = ["Engine", "EngineOptions", "visible"]
 
 logger = logging.getLogger(__name__)
 
-PRUNED = (
-    "This conversation is older than the bot keeps images, so there is nothing left to "
-    "refine. Start a new one with /imagine."
-)
+
+def visible(text: str) -> bool:
+    """True when the text has a character a person can see (not only spaces or controls)."""
+    return any(unicodedata.category(char)[0] not in "CZ" for char in text)
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,9 @@ class Engine:
         self._access = access or AccessPolicy()
         self._options = options or EngineOptions()
         self._inflight = InFlight()
+        self._user_limits = user_limits
+        self._observer = observer
+        self._places = Places(store)
         self._runner = TurnRunner(
             store=store,
             generator=generator,
@@ -84,6 +90,15 @@ class Engine:
 
     async def imagine(self, request: Request, *, on_queued: QueueCallback | None = None) -> Reply:
         """A fresh picture in request.key: from text, or editing/composing the attachments."""
+        with counting_refusals(self._observer):
+            return await self._imagine(request, on_queued)
+
+    async def refine(self, request: Request, *, on_queued: QueueCallback | None = None) -> Reply:
+        """Continue from the thread's head, or from request.reply_to; no image yet: imagine."""
+        with counting_refusals(self._observer):
+            return await self._refine(request, on_queued)
+
+    async def _imagine(self, request: Request, on_queued: QueueCallback | None) -> Reply:
         self._inflight.enter()
         self._admissible(request)
         model = request.model or self._options.model
@@ -103,14 +118,13 @@ class Engine:
         )
         return await self._runner.run(job, on_queued)
 
-    async def refine(self, request: Request, *, on_queued: QueueCallback | None = None) -> Reply:
-        """Continue from the thread's head, or from request.reply_to; no image yet: imagine."""
+    async def _refine(self, request: Request, on_queued: QueueCallback | None) -> Reply:
         self._inflight.enter()
         self._admissible(request)
         thread = await self._store.get_thread(request.key)
-        parent = await self._parent(request, thread)
+        parent = await self._places.parent(request, thread)
         if parent is None:
-            return await self.imagine(request, on_queued=on_queued)
+            return await self._imagine(request, on_queued)
         model = request.model or parent.model
         images = await self._prepare(request, model=model)
         job = Job(
@@ -135,27 +149,59 @@ class Engine:
         on_queued: QueueCallback | None = None,
     ) -> Reply:
         """The same inputs as that turn, a new result that becomes the head."""
-        self._inflight.enter()
-        turn = await self._store.get_turn(turn_id)
-        if turn is None:
-            raise NothingToRefine(GONE)
-        parent = await self._store.get_turn(turn.parent_id) if turn.parent_id else None
-        images = tuple(await self._store.load_images(turn.inputs))
-        if len(images) != len(turn.inputs) or (turn.parent_id and parent is None):
-            raise NothingToRefine(GONE)
-        key = await self._key_of(turn)
-        self._admissible(Request(key=key, user=user, text=turn.prompt, roles=roles))
-        job = Job(
-            thread_id=turn.thread_id,
-            key=key,
-            user=user,
-            prompt=turn.prompt,
-            ratio=turn.ratio,
-            model=turn.model,
-            attachments=images,
-            parent=parent,
-        )
-        return await self._runner.run(job, on_queued)
+        with counting_refusals(self._observer):
+            self._inflight.enter()
+            again = await self._places.again(turn_id)
+            self._admissible(Request(key=again.key, user=user, text=again.turn.prompt, roles=roles))
+            job = Job(
+                thread_id=again.turn.thread_id,
+                key=again.key,
+                user=user,
+                prompt=again.turn.prompt,
+                ratio=again.turn.ratio,
+                model=again.turn.model,
+                attachments=again.inputs,
+                parent=again.parent,
+            )
+            return await self._runner.run(job, on_queued)
+
+    async def precheck(
+        self, request: Request, *, refine: bool = False, attachments: int | None = None
+    ) -> None:
+        """Refuse now what the job would refuse later, so nothing is posted for it first.
+
+        Access, the prompt, the model and its options, the number of images (attachments
+        may be counted before they are downloaded), the queue and the user's limits; the
+        user's limits are read, not counted.
+        """
+        with counting_refusals(self._observer):
+            self._inflight.check()
+            self._admissible(request)
+            await self._check_images(request, refine=refine, attachments=attachments)
+            self._gate.check_room()
+            await self._user_limits.check(platform=request.key.platform, user=request.user)
+
+    async def _check_images(
+        self, request: Request, *, refine: bool, attachments: int | None
+    ) -> None:
+        """The model and its options; the attachments, plus the current image on a refinement."""
+        model = request.model or self._options.model
+        given = len(request.attachments) if attachments is None else attachments
+        with_current = False
+        if refine:
+            thread = await self._store.get_thread(request.key)
+            parent = await self._places.parent(request, thread)
+            if parent is not None:
+                model, with_current = request.model or parent.model, True
+        ask = GenerationRequest(model=model, contents=(), ratio=request.ratio)
+        caps = check_request(ask, api=self._options.api)
+        total = given + (1 if with_current else 0)
+        if total > caps.max_images:
+            raise TooManyImages(limit=caps.max_images, given=total, with_current=with_current)
+
+    async def turn_at(self, turn_id: int, *, platform: str, message_id: str) -> Turn:
+        """The turn, if it belongs to the conversation of the message it was clicked on."""
+        return await self._places.turn_at(turn_id, platform=platform, message_id=message_id)
 
     # -- shutdown ---------------------------------------------------------------------
 
@@ -205,7 +251,7 @@ class Engine:
 
     def _admissible(self, request: Request) -> None:
         self._access.check(request)
-        if not request.text.strip():
+        if not visible(request.text):
             raise EmptyPrompt()
 
     async def _prepare(self, request: Request, *, model: str) -> tuple[Image, ...]:
@@ -213,23 +259,3 @@ class Engine:
         if len(request.attachments) > caps.max_images:
             raise TooManyImages(limit=caps.max_images, given=len(request.attachments))
         return await normalise_all(request.attachments, accepted=caps.mime_types)
-
-    async def _parent(self, request: Request, thread: Thread | None) -> Turn | None:
-        if request.reply_to is not None:
-            parent = await self._store.get_turn(request.reply_to)
-            if parent is None or not parent.outputs:
-                raise NothingToRefine(GONE)
-            return parent
-        if thread is None:
-            return None
-        if thread.pruned:
-            raise NothingToRefine(PRUNED)
-        if thread.head_id is None:
-            return None
-        return await self._store.get_turn(thread.head_id)
-
-    async def _key_of(self, turn: Turn) -> ThreadKey:
-        key = await self._store.thread_key(turn.thread_id)
-        if key is None:
-            raise NothingToRefine(GONE)
-        return key

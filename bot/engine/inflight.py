@@ -20,10 +20,14 @@ class InFlight:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
 
-    def enter(self) -> None:
-        """Register the current task for a new job, or raise ShuttingDown once closed."""
+    def check(self) -> None:
+        """Raise ShuttingDown once closed."""
         if self._closed:
             raise ShuttingDown()
+
+    def enter(self) -> None:
+        """Register the current task for a new job, or raise ShuttingDown once closed."""
+        self.check()
         task = asyncio.current_task()
         if task is None or task in self._tasks:
             return

@@ -12,21 +12,35 @@ from typing import Protocol
 
 from bot.engine import conversation
 from bot.engine.admission import JobGate, QueueCallback, UserLimits
-from bot.errors import BotError, NothingToRefine, TooManyImages
-from bot.models import Image, Reply, ThreadKey, Turn, Usage
-from bot.upstream import Api, GenerationRequest, ImageGenerator, capabilities, check_request
+from bot.errors import BotError, InputError, NothingToRefine, TooManyImages
+from bot.images import normalise, verify_output
+from bot.models import Attachment, Image, Reply, ThreadKey, Turn, Usage
+from bot.upstream import (
+    Api,
+    Generation,
+    GenerationRequest,
+    ImageGenerator,
+    capabilities,
+    check_request,
+)
 from storage.base import Store
 
 logger = logging.getLogger(__name__)
 
 INTERRUPTED = "The bot restarted while this image was being made. Please ask again."
 GONE = "That image is no longer stored, so it cannot be refined or re-rolled."
+UNSENDABLE = (
+    "The current image cannot be sent back to the model (it is damaged or in a form the model "
+    "does not take). Start a new one with /imagine."
+)
 
 
 class JobObserver(Protocol):
-    """Told about every finished job (metrics)."""
+    """Told about every finished job and every refusal (metrics)."""
 
     def on_job(self, *, platform: str, outcome: str, seconds: float, usage: Usage) -> None: ...
+
+    def on_refused(self, *, reason: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -42,6 +56,14 @@ class Job:
     attachments: tuple[Image, ...]
     parent: Turn | None
     follow_head: bool = False  # refining "the current image": whatever the head is once it runs
+
+
+async def _sendable(image: Image, accepted: frozenset[str]) -> Image:
+    """A stored result as the model takes it back: normalised exactly like an attachment."""
+    try:
+        return await normalise(Attachment(image.data, name="the current image"), accepted=accepted)
+    except InputError as exc:
+        raise NothingToRefine(UNSENDABLE) from exc
 
 
 class TurnRunner:
@@ -126,11 +148,12 @@ class TurnRunner:
         return conversation.refinement(
             model=job.model,
             prompt=job.prompt,
-            current=current[0],
+            current=await _sendable(current[0], caps.mime_types),
             lineage=lineage,
             extra=job.attachments,
             ratio=job.ratio,
             replay=caps.needs_signatures and self._api is Api.GEMINI,
+            stored_as=current[0].sha256,
         )
 
     async def _run(self, job: Job, on_queued: QueueCallback | None) -> Reply:
@@ -147,8 +170,7 @@ class TurnRunner:
             inputs=job.attachments,
         )
         try:
-            async with self._gate.slot(on_queued):
-                generation = await self._generator.generate(upstream)
+            generation = await self._generate(upstream, on_queued)
         except BotError as exc:
             await self._store.fail_turn(turn.id, error=exc.user_message)
             raise
@@ -167,6 +189,16 @@ class TurnRunner:
             key=job.key, turn=done, images=generation.images, text=generation.text,
             usage=generation.usage,
         )  # fmt: skip
+
+    async def _generate(
+        self, upstream: GenerationRequest, on_queued: QueueCallback | None
+    ) -> Generation:
+        """The upstream's answer, once every image in it decodes whole within its budget."""
+        async with self._gate.slot(on_queued):
+            generation = await self._generator.generate(upstream)
+            # Checked inside the slot, so no more images are decoded at once than jobs run.
+            images = tuple([await verify_output(image) for image in generation.images])
+        return replace(generation, images=images)
 
     def _finished(self, job: Job, *, outcome: str, seconds: float, usage: Usage) -> None:
         logger.info(

@@ -1,10 +1,14 @@
-"""Images: sniffed by content, checked, converted and downscaled to what a model accepts."""
+"""Images: sniffed by content, checked, converted and downscaled to what a model accepts.
+
+The model's own images are checked the same way before they count as a result.
+"""
 
 from __future__ import annotations
 
 from bot.images.budget import MAX_IMAGE_BYTES, MAX_PIXELS, MAX_SIDE, MAX_SOURCE_PIXELS
 from bot.images.formats import LABELS, sniff
 from bot.images.pipeline import DAMAGED, normalise, normalise_all
+from bot.images.verify import verify_output
 
 __all__ = [
     "DAMAGED",
@@ -16,4 +20,5 @@ __all__ = [
     "normalise",
     "normalise_all",
     "sniff",
+    "verify_output",
 ]

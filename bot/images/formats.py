@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import struct
 
+from PIL import Image as Pil
+
 _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
     (b"\xff\xd8\xff", "image/jpeg"),
@@ -49,6 +51,8 @@ PILLOW_FORMATS: dict[str, tuple[str, ...]] = {
     "image/heic": ("HEIF",),
     "image/heif": ("HEIF",),
 }
+# Malformed input makes Pillow's plugins raise a range of exception types, not only OSError.
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, struct.error)
 LABELS = {
     "image/heic": "HEIC",
     "image/heif": "HEIF",
@@ -107,3 +111,13 @@ def _sniff_svg(data: bytes) -> str | None:
     if head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in head):
         return "image/svg+xml"
     return None
+
+
+def pillow_reads(formats: tuple[str, ...]) -> bool:
+    """True when one of these Pillow plugins is installed here."""
+    # The common formats need only Pillow's five core plugins, not an import of all of them.
+    Pil.preinit()
+    if any(name in Pil.OPEN for name in formats):
+        return True
+    Pil.init()
+    return any(name in Pil.OPEN for name in formats)

@@ -10,7 +10,6 @@ import io
 import logging
 import math
 import os
-import struct
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -27,15 +26,12 @@ from bot.images.budget import (
     target_size,
 )
 from bot.images.encode import NEEDS_COLOUR_CONVERSION, TRANSPOSE, convert
-from bot.images.formats import LABELS, PILLOW_FORMATS, sniff
+from bot.images.formats import DECODE_ERRORS, LABELS, PILLOW_FORMATS, pillow_reads, sniff
 from bot.models import Attachment, Image
 
 logger = logging.getLogger(__name__)
 
 DAMAGED = "the file is damaged or incomplete"
-
-# Malformed input makes Pillow's plugins raise a range of exception types, not only OSError.
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, struct.error)
 
 
 async def normalise(
@@ -89,7 +85,7 @@ def _normalise_bytes(data: bytes, name: str, budget: Budget) -> Image:
     if mime is None:
         raise NotAnImage(name)
     formats = PILLOW_FORMATS.get(mime)
-    if formats is None or not _pillow_reads(formats):
+    if formats is None or not pillow_reads(formats):
         return _undecodable(data, name, mime, budget)
     with _reading(name):
         source = Pil.open(io.BytesIO(data), formats=list(formats))
@@ -108,15 +104,6 @@ def _normalise_bytes(data: bytes, name: str, budget: Budget) -> Image:
         image = convert(source, target, orientation, budget)
     logger.debug("normalised %s: %s %s -> %s %s", name, mime, original, image.mime_type, target)
     return image
-
-
-def _pillow_reads(formats: tuple[str, ...]) -> bool:
-    # The common formats need only Pillow's five core plugins, not an import of all of them.
-    Pil.preinit()
-    if any(name in Pil.OPEN for name in formats):
-        return True
-    Pil.init()
-    return any(name in Pil.OPEN for name in formats)
 
 
 def _undecodable(data: bytes, name: str, mime: str, budget: Budget) -> Image:
@@ -143,7 +130,7 @@ def _reading(name: str) -> Iterator[None]:
         yield
     except Pil.DecompressionBombError as exc:
         raise ImageTooLarge(name, "it declares more pixels than is safe to open") from exc
-    except _DECODE_ERRORS as exc:
+    except DECODE_ERRORS as exc:
         raise NotAnImage(name, DAMAGED) from exc
 
 

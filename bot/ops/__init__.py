@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from bot.ops.logs import REDACTED, RedactSecrets, configure_logging, secret_values
+from bot.ops.health import Health, Phase, UpstreamTracker
+from bot.ops.logs import REDACTED, RedactSecrets, TruncateRecords, configure_logging, secret_values
 from bot.ops.metrics import Metrics
 from bot.ops.preflight import (
     Finding,
@@ -16,7 +17,7 @@ from bot.ops.preflight import (
 from bot.ops.probes import make_client, online_findings
 from bot.ops.retention import Retention
 from bot.ops.service import Adapter, Service
-from bot.ops.web import Health, Phase, WebServer
+from bot.ops.web import WebServer
 
 __all__ = [
     "REDACTED",
@@ -30,6 +31,8 @@ __all__ = [
     "Role",
     "RunPlan",
     "Service",
+    "TruncateRecords",
+    "UpstreamTracker",
     "WebServer",
     "configure_logging",
     "failed",

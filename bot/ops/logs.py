@@ -1,4 +1,4 @@
-"""Logging for the whole process: level, text or JSON lines, and secrets redacted everywhere."""
+"""Logging for the whole process: level, text or JSON lines, secrets redacted, records bounded."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ REDACTED = "[redacted]"
 # Shorter values are no real key or token, and replacing them would garble every line.
 MIN_SECRET_LENGTH = 4
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# A request body or an upstream answer echoed into a message must not become a giant line.
+MAX_RECORD_CHARS = 8 * 1024
 
 
 def secret_values(settings: Settings) -> tuple[str, ...]:
@@ -65,6 +67,40 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+class TruncateRecords(logging.Filter):
+    """Bounds a record's message, exception and stack text, each to max_chars, with a marker."""
+
+    def __init__(self, max_chars: int = MAX_RECORD_CHARS) -> None:
+        super().__init__()
+        self._max = max_chars
+        self._exceptions = logging.Formatter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = _message(record)
+        # Rendered once here, so a malformed call is still logged rather than failing to format.
+        record.msg = _keep_head(message, self._max)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._exceptions.formatException(record.exc_info)
+        # A traceback's last line names the error: both ends are kept.
+        if record.exc_text and len(record.exc_text) > self._max:
+            record.exc_text = _keep_ends(record.exc_text, self._max)
+        if record.stack_info and len(record.stack_info) > self._max:
+            record.stack_info = _keep_ends(record.stack_info, self._max)
+        return True
+
+
+def _keep_head(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... [truncated {len(text) - limit} chars]"
+
+
+def _keep_ends(text: str, limit: int) -> str:
+    head, tail = limit // 2, limit - limit // 2
+    return f"{text[:head]}... [truncated {len(text) - limit} chars] ...{text[-tail:]}"
+
+
 def _message(record: logging.LogRecord) -> str:
     try:
         return record.getMessage()
@@ -92,9 +128,13 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(
-    settings: Settings, *, stream: TextIO | None = None, level: int | str | None = None
+    settings: Settings,
+    *,
+    stream: TextIO | None = None,
+    level: int | str | None = None,
+    max_chars: int | None = None,
 ) -> logging.Handler:
-    """Install the process's one root handler (replacing any) with the redaction filter on it."""
+    """Install the process's one root handler (replacing any), redacting and bounding records."""
     handler = logging.StreamHandler(stream or sys.stderr)
     if settings.log_format == "json":
         handler.setFormatter(JsonFormatter())
@@ -102,6 +142,8 @@ def configure_logging(
         handler.setFormatter(logging.Formatter(_TEXT_FORMAT))
     # On the handler, not a logger: records of every library's loggers pass through it.
     handler.addFilter(RedactSecrets(secret_values(settings)))
+    # After redaction: a secret is replaced whole before any cut could leave half of it.
+    handler.addFilter(TruncateRecords(settings.log_max_chars if max_chars is None else max_chars))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

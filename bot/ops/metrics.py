@@ -1,4 +1,4 @@
-"""Prometheus metrics on a per-process registry: jobs, latencies, queue, retries, tokens, images."""
+"""Prometheus metrics on a per-process registry: jobs, upstream, queue, tokens, images, refusals."""
 
 from __future__ import annotations
 
@@ -14,6 +14,10 @@ CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 # Image jobs take seconds to minutes: buckets up to the 180 s upstream timeout and beyond.
 _JOB_BUCKETS = (0.5, 1, 2.5, 5, 7.5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600)
 _ATTEMPT_BUCKETS = (0.25, 0.5, 1, 2.5, 5, 7.5, 10, 15, 20, 30, 45, 60, 90, 120, 180)
+# A fixed set keeps the series bounded whatever a caller passes; anything else is "other".
+REFUSAL_REASONS = (
+    "access", "rate_limit", "quota", "queue_full", "input", "shutting_down", "other",
+)  # fmt: skip
 
 
 class GateState(Protocol):
@@ -24,6 +28,12 @@ class GateState(Protocol):
 
     @property
     def queued(self) -> int: ...
+
+
+class AttemptListener(Protocol):
+    """Something else that wants each upstream attempt's outcome (the health tracker)."""
+
+    def on_attempt(self, *, seconds: float, outcome: str) -> None: ...
 
 
 class Metrics:
@@ -60,6 +70,13 @@ class Metrics:
         self.in_flight = Gauge(
             "bot_jobs_in_flight", "Jobs holding an upstream slot.", registry=registry
         )
+        self.refusals = Counter(
+            "bot_refusals", "Requests refused before any upstream call, by reason.",
+            ["reason"], registry=registry,
+        )  # fmt: skip
+        for reason in REFUSAL_REASONS:  # every series from the start, so rates see the first one
+            self.refusals.labels(reason=reason)
+        self._attempt_listeners: list[AttemptListener] = []
 
     def watch_gate(self, gate: GateState) -> None:
         """Read the queue depth and in-flight jobs from the gate at every scrape."""
@@ -77,13 +94,23 @@ class Metrics:
         if usage.images:
             self.images.labels(platform=platform).inc(usage.images)
 
+    def watch_upstream(self, listener: AttemptListener) -> None:
+        """Pass each upstream attempt on to the listener too (the client has one observer)."""
+        self._attempt_listeners.append(listener)
+
     def on_attempt(self, *, seconds: float, outcome: str) -> None:
         """Time one upstream attempt."""
         self.upstream_seconds.labels(outcome=outcome).observe(seconds)
+        for listener in self._attempt_listeners:
+            listener.on_attempt(seconds=seconds, outcome=outcome)
 
     def on_retry(self, *, reason: str, delay: float) -> None:
         """Count one retry of an upstream call."""
         self.upstream_retries.labels(reason=reason).inc()
+
+    def on_refused(self, *, reason: str) -> None:
+        """Count one refusal: access, rate_limit, quota, queue_full, input or shutting_down."""
+        self.refusals.labels(reason=reason if reason in REFUSAL_REASONS else "other").inc()
 
     def render(self) -> bytes:
         """The registry in Prometheus text format (serve with CONTENT_TYPE)."""

@@ -9,7 +9,8 @@ from typing import Any, Protocol
 
 from bot.engine import Engine
 from bot.models import ThreadKey, Turn
-from bot.ops.web import Health, Phase, WebServer
+from bot.ops.health import Health, Phase
+from bot.ops.web import WebServer
 
 logger = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from bot.errors import (
+    AnswerTooLarge,
     BotError,
     ConfigError,
     Unavailable,
@@ -26,6 +27,7 @@ from bot.upstream.extract import conclude, parse_json, read_answer
 from bot.upstream.payloads import encode_request, sniff_image
 from bot.upstream.pools import Pools
 from bot.upstream.port import Api, Generation, GenerationRequest, check_request
+from bot.upstream.reading import ACCEPT_ENCODING, read_capped
 from bot.upstream.retry import Failure, RetryPolicy, classify_status, error_status
 
 logger = logging.getLogger(__name__)
@@ -33,6 +35,12 @@ logger = logging.getLogger(__name__)
 # Bodies above this are parsed, decoded and encoded in a worker thread so that one large
 # image never stalls the event loop that serves every other job.
 LARGE_BODY = 1_000_000
+# The largest answer read before it is refused. A 4K PNG is 15-25 MB, about 34 MB as base64
+# in JSON; twice that still leaves room for a second image or a verbose gateway, while a
+# runaway or hostile body costs at most this much memory per job in flight.
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+# An error says what went wrong in a few hundred bytes; whatever follows is never needed.
+MAX_ERROR_BYTES = 64 * 1024
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -71,9 +79,13 @@ class GptProtoClient:
         http: httpx.AsyncClient | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         random: Callable[[], float] = random_module.random,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
     ) -> None:
-        if timeout <= 0 or max_attempts < 1 or max_connections < 1:
-            raise ConfigError("Upstream timeout, attempts and connections must be positive.")
+        if timeout <= 0 or max_attempts < 1 or max_connections < 1 or max_answer_bytes < 1:
+            raise ConfigError(
+                "Upstream timeout, attempts, connections and answer size must be positive."
+            )
+        self._max_answer_bytes = max_answer_bytes
         self._base_url = base_url.rstrip("/")
         self._origin = _origin(self._base_url)
         self._api_key = api_key.strip()
@@ -151,10 +163,12 @@ class GptProtoClient:
     async def _attempt(self, url: str, body: bytes, model: str, seconds: float) -> Generation:
         try:
             async with asyncio.timeout(seconds):
-                async with self._lease() as http:
-                    response = await http.post(
-                        url, content=body, headers=self._headers, timeout=seconds
-                    )
+                async with (
+                    self._lease() as http,
+                    http.stream(
+                        "POST", url, content=body, headers=self._headers, timeout=seconds
+                    ) as response,
+                ):
                     return await self._read(response, model, http)
         except (TimeoutError, httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout) as exc:
             raise _AttemptFailed(Failure(UpstreamTimeout(), True, "timeout")) from exc
@@ -174,39 +188,59 @@ class GptProtoClient:
     async def _read(
         self, response: httpx.Response, model: str, http: httpx.AsyncClient
     ) -> Generation:
-        content = response.content
-        large = len(content) > LARGE_BODY
         if not 200 <= response.status_code < 300:
-            payload = await _offload(large, _json_or_none, content)
+            error = await read_capped(response, MAX_ERROR_BYTES, partial=True)
+            payload = _json_or_none(error.data)
             raise _AttemptFailed(self._classify(response.status_code, payload, response, model))
+        content = await self._read_answer(response, self._max_answer_bytes)
+        large = len(content) > LARGE_BODY
         payload = await _offload(large, parse_json, content)
         embedded = error_status(payload)
         if embedded is not None:
             raise _AttemptFailed(self._classify(embedded, payload, response, model))
         answer = await _offload(large, read_answer, payload)
         if answer.image_urls:
-            fetched = tuple([await self._fetch_image(url, http) for url in answer.image_urls])
+            fetched: list[Image] = []
+            room = self._max_answer_bytes - len(content)
+            for url in answer.image_urls:
+                fetched.append(await self._fetch_image(url, http, room))
+                room -= len(fetched[-1].data)
             large = large or sum(len(image.data) for image in fetched) > LARGE_BODY
-            answer = await _offload(large, answer.with_fetched, fetched)
+            answer = await _offload(large, answer.with_fetched, tuple(fetched))
         return await _offload(large, conclude, answer)
+
+    async def _read_answer(self, response: httpx.Response, limit: int) -> bytes:
+        body = await read_capped(response, max(0, limit))
+        if body.over:
+            logger.warning(
+                "upstream answer over %d bytes (%d read); stopped reading", limit, body.read
+            )
+            raise AnswerTooLarge(limit=self._max_answer_bytes, read=body.read)
+        return body.data
 
     def _classify(self, status: int, payload: Any, response: httpx.Response, model: str) -> Failure:
         return classify_status(status, payload, response.headers, model=model, scrub=self._scrub)
 
-    async def _fetch_image(self, url: str, http: httpx.AsyncClient) -> Image:
+    async def _fetch_image(self, url: str, http: httpx.AsyncClient, room: int) -> Image:
         # The key goes only to the upstream's own origin, never to a third-party image host.
         headers = {"Authorization": self._headers["Authorization"]}
         same_origin = _origin(url) == self._origin
         try:
-            response = await http.get(url, headers=headers if same_origin else None)
+            async with http.stream(
+                "GET", url, headers=headers if same_origin else None
+            ) as response:
+                if response.status_code != 200:
+                    raise UnreadableResponse(
+                        "The image the service made could not be downloaded "
+                        f"(HTTP {response.status_code})."
+                    )
+                data = await self._read_answer(response, room)
         except httpx.TransportError as exc:
             raise Unavailable("The image the service made could not be downloaded.") from exc
-        mime = sniff_image(response.content, response.headers.get("content-type"))
-        if response.status_code != 200 or mime is None:
-            raise UnreadableResponse(
-                f"The image the service made could not be downloaded (HTTP {response.status_code})."
-            )
-        return Image(data=response.content, mime_type=mime)
+        mime = sniff_image(data, response.headers.get("content-type"))
+        if mime is None:
+            raise UnreadableResponse("The image the service made could not be downloaded.")
+        return Image(data=data, mime_type=mime)
 
     def _scrub(self, text: str) -> str:
         return _SECRET_LIKE.sub("[redacted]", text.replace(self._api_key, "[redacted]"))
@@ -237,6 +271,7 @@ def _headers(api_key: str, auth_scheme: Literal["bearer", "raw"]) -> dict[str, s
         "Authorization": authorization,
         "Content-Type": "application/json",
         "Accept": "application/json",
+        "Accept-Encoding": ACCEPT_ENCODING,
     }
 
 

@@ -15,6 +15,7 @@ from bot.models import Image
 from bot.upstream.port import Part
 
 _INLINE_KEYS = ("inlineData", "inline_data")
+_MIME_KEYS = ("mimeType", "mime_type")
 
 
 def _swap(mapping: Mapping[str, Any], old: str, new: str, value: str) -> dict[str, Any]:
@@ -42,7 +43,11 @@ def reference_part(part: Mapping[str, Any], image: Image) -> dict[str, Any]:
 
 
 def restore_parts(parts_json: str, images: Mapping[str, Image]) -> tuple[Part, ...]:
-    """The stored parts (see reference_part) with the image bytes put back, ready to replay."""
+    """The stored parts (see reference_part) with the image bytes put back, ready to replay.
+
+    `images` maps each stored hash to the image to send in its place, which may be a converted
+    copy: its own bytes and mime type go in, the part's signature stays as it was.
+    """
     restored: list[Part] = []
     for part in json.loads(parts_json):
         found = _inline(part) if isinstance(part, dict) else None
@@ -52,6 +57,15 @@ def restore_parts(parts_json: str, images: Mapping[str, Image]) -> tuple[Part, .
             if image is None:
                 continue
             encoded = base64.b64encode(image.data).decode("ascii")
-            part[key] = _swap(inline, "sha256", "data", encoded)
+            part[key] = _typed(_swap(inline, "sha256", "data", encoded), image.mime_type)
         restored.append(Part(raw_json=json.dumps(part, separators=(",", ":"))))
     return tuple(restored)
+
+
+def _typed(inline: dict[str, Any], mime: str) -> dict[str, Any]:
+    """The inline data declaring this mime type, in whichever spelling it already used."""
+    for key in _MIME_KEYS:
+        if key in inline:
+            inline[key] = mime
+            return inline
+    return {_MIME_KEYS[0]: mime, **inline}

@@ -10,10 +10,8 @@ async with FakeGptProto() as fake:
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
-import os
 import re
 from collections import deque
 from types import TracebackType
@@ -21,7 +19,13 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.gptproto_images import encoded_image, image_serial, ratio_size
+from tests.fakes.gptproto_images import (
+    encoded_image,
+    image_serial,
+    ratio_size,
+    signature,
+    stand_in,
+)
 from tests.fakes.gptproto_outcomes import Outcome
 from tests.fakes.gptproto_render import (
     Call,
@@ -31,6 +35,7 @@ from tests.fakes.gptproto_render import (
     render,
     understand,
 )
+from tests.fakes.gptproto_streams import stream
 from tests.fakes.local_server import serve_locally
 
 __all__ = ["FakeGptProto", "Outcome", "RecordedRequest", "RecordedSleeps", "image_serial"]
@@ -75,6 +80,7 @@ class FakeGptProto:
         self._serial = 0
         self.in_flight = 0
         self.peak_in_flight = 0  # most generation requests being answered at once
+        self.hold: asyncio.Event | None = None  # when set, answers wait until the test sets it
         self._changed = asyncio.Event()
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -118,6 +124,12 @@ class FakeGptProto:
         """The generation requests (any family), in arrival order."""
         return [request for request in self.requests if request.family is not None]
 
+    async def wait_for_in_flight(self, count: int, *, within: float = 10.0) -> None:
+        """Wait, with a deadline, until count generation requests are being answered at once."""
+        async with asyncio.timeout(within):
+            while self.in_flight < count:  # noqa: ASYNC110 - in_flight is the thing awaited
+                await asyncio.sleep(0.01)
+
     async def wait_for_requests(self, count: int, *, within: float = 5.0) -> list[RecordedRequest]:
         """The generation requests once there are at least `count`, or TimeoutError."""
         async with asyncio.timeout(within):
@@ -155,6 +167,8 @@ class FakeGptProto:
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
             await self._pause(self.latency if outcome.delay is None else outcome.delay)
+            if self.hold is not None:
+                await self.hold.wait()
             return await self._answer(request, outcome, recorded)
         finally:
             self.in_flight -= 1
@@ -166,6 +180,8 @@ class FakeGptProto:
             if request.transport is not None:
                 request.transport.close()
             return web.Response(status=200)
+        if outcome.kind == "stream":
+            return await stream(request, outcome, recorded, self._closing)
         if outcome.kind == "raw":
             return web.Response(
                 status=outcome.status,
@@ -204,7 +220,7 @@ class FakeGptProto:
             for _ in range(outcome.count)
         ]
         raw = tuple(data for data, _ in encoded)
-        stand_ins = [_stand_in(index, data) for index, (_, data) in enumerate(encoded)]
+        stand_ins = [stand_in(index, data) for index, (_, data) in enumerate(encoded)]
         images = tuple((outcome.mime, placeholder) for _, _, placeholder in stand_ins)
         thinking = outcome.thinking
         if thinking is None:
@@ -212,10 +228,10 @@ class FakeGptProto:
         drafts: tuple[tuple[str, str], ...] = ()
         signatures: tuple[str, ...] = ()
         if thinking:
-            stand_ins.append(_stand_in(len(raw), encoded_image(call.serial, _DRAFT_SIZE)[1]))
+            stand_ins.append(stand_in(len(raw), encoded_image(call.serial, _DRAFT_SIZE)[1]))
             drafts = (("image/png", stand_ins[-1][2]),)
             signed_parts = outcome.count + (1 if outcome.text else 0)
-            signatures = tuple(_signature() for _ in range(signed_parts))
+            signatures = tuple(signature() for _ in range(signed_parts))
         urls: tuple[str, ...] = ()
         if outcome.shape == "url":
             urls = tuple(self._publish(call.serial, i, outcome.mime, d) for i, d in enumerate(raw))
@@ -290,14 +306,3 @@ def _json_response(
         content_type="application/json",
         headers=headers,
     )
-
-
-def _stand_in(index: int, data: str) -> tuple[str, str, str]:
-    """(the placeholder as it reads inside JSON, the base64 it stands for, the placeholder)."""
-    placeholder = f"\x00image{index}\x00"
-    return json.dumps(placeholder)[1:-1], data, placeholder
-
-
-def _signature() -> str:
-    # Random bytes in standard base64: '+', '/' and '=' make any re-encoding visible.
-    return base64.b64encode(os.urandom(45) + b"\xfb\xff").decode("ascii")

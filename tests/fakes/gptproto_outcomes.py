@@ -6,9 +6,12 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from tests.fakes.gptproto_streams import gzip_of_zeros
+
 Kind = Literal[
-    "image", "text", "prompt_blocked", "output_blocked", "finish", "error", "raw", "drop"
-]
+    "image", "text", "prompt_blocked", "output_blocked", "finish", "error", "raw", "drop",
+    "stream",
+]  # fmt: skip
 ChatShape = Literal["gemini", "markdown", "images"]
 ImagesShape = Literal["b64_json", "url"]
 
@@ -36,6 +39,7 @@ class Outcome:
     shape: str | None = None  # chat: gemini/markdown/images; images endpoint: b64_json/url
     thinking: bool | None = None  # None: Gemini 3 models think, others do not
     candidates_null: bool = False
+    repeat: bool = False  # stream: write the body again and again, never ending
 
     def with_delay(self, seconds: float) -> Outcome:
         """The same outcome, answered after `seconds`."""
@@ -191,6 +195,21 @@ class Outcome:
     @staticmethod
     def bad_json() -> Outcome:
         return Outcome.raw(200, b'{"candidates": [{"content": ')
+
+    @staticmethod
+    def gzip_bomb(mebibytes: int = 1024) -> Outcome:
+        """About a megabyte of gzip (Content-Encoding: gzip) that inflates to `mebibytes` MiB."""
+        return Outcome.encoded(gzip_of_zeros(mebibytes), "gzip")
+
+    @staticmethod
+    def encoded(body: bytes, coding: str, *, status: int = 200) -> Outcome:
+        """Bytes already encoded, streamed as they are under this Content-Encoding."""
+        return Outcome("stream", status=status, body=body, headers=(("Content-Encoding", coding),))
+
+    @staticmethod
+    def endless(status: int = 200, chunk: bytes = b" " * 65536) -> Outcome:
+        """A chunked body that never ends: the same chunk until the client hangs up."""
+        return Outcome("stream", status=status, body=chunk, repeat=True)
 
     @staticmethod
     def drop() -> Outcome:

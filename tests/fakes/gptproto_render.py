@@ -26,6 +26,7 @@ class RecordedRequest:
     model: str | None = None
     serial: int = 0  # 1, 2, 3... for generation requests; images made for it carry it
     produced: list[bytes] = field(default_factory=list, repr=False)
+    streamed: int = 0  # body bytes written so far, for streamed outcomes
 
     def header(self, name: str) -> str | None:
         """A header by case-insensitive name."""

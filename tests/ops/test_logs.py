@@ -151,3 +151,68 @@ def test_a_malformed_call_is_still_logged_and_redacted() -> None:
     output = stream.getvalue()
     _assert_clean(output)
     assert "two %s %s" in output and REDACTED in output
+
+
+LIMIT = 8 * 1024
+
+
+def test_a_huge_message_becomes_a_bounded_line_with_a_marker() -> None:
+    stream = _configure()
+    logging.getLogger("aiohttp.server").error("body was %s", "x" * 20_000_000)
+    line = stream.getvalue().rstrip("\n")
+    assert "\n" not in line
+    assert len(line) < LIMIT + 200
+    kept = len("body was ") + line.split("body was ", 1)[1].index("...")
+    assert kept == LIMIT
+    assert line.endswith(f"... [truncated {20_000_009 - LIMIT} chars]")
+
+
+def test_a_secret_across_the_cut_is_redacted_whole_never_half_printed() -> None:
+    for log_format in ("text", "json"):
+        stream = _configure(log_format=log_format)
+        logging.getLogger("httpx").warning("%s%s tail", "a" * (LIMIT - 6), API_KEY)
+        output = stream.getvalue()
+        _assert_clean(output)
+        assert API_KEY[:6] not in output
+        assert "[trunc" in output and f"{'a' * 10}[reda" in output
+
+
+def test_json_lines_stay_json_with_message_and_exception_bounded() -> None:
+    stream = _configure(log_format="json")
+    logger = logging.getLogger("bot.ops.web")
+    try:
+        raise ValueError("y" * 50_000)
+    except ValueError:
+        logger.exception("failed on %s", "z" * 50_000)
+    (entry,) = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert len(entry["message"]) < LIMIT + 50
+    assert entry["message"].endswith(f"... [truncated {len('failed on ') + 50_000 - LIMIT} chars]")
+    assert len(entry["exception"]) < LIMIT + 80
+    # Both ends of a traceback are kept: where it started, and which error it was.
+    assert entry["exception"].startswith("Traceback (most recent call last):")
+    assert "... [truncated " in entry["exception"] and entry["exception"].endswith("y" * 100)
+
+
+def test_text_lines_bound_exception_text_and_messages_without_secrets_too() -> None:
+    stream = io.StringIO()
+    configure_logging(Settings(_env_file=None), stream=stream, max_chars=100)  # type: ignore[call-arg]
+    logger = logging.getLogger("bot")
+    try:
+        raise RuntimeError("r" * 1000)
+    except RuntimeError:
+        logger.exception("m" * 1000)
+    logger.info("short %s", "enough")
+    lines = stream.getvalue().rstrip("\n").split("\n")
+    first, traceback, last = lines[0], "\n".join(lines[1:-1]), lines[-1]
+    assert first.endswith(f"bot: {'m' * 100}... [truncated 900 chars]")
+    assert traceback.startswith("Traceback (most recent call last):")
+    assert "... [truncated " in traceback and traceback.endswith("r" * 50)
+    assert len(traceback) < 100 + 40
+    assert last.endswith("bot: short enough")
+
+
+def test_a_malformed_call_is_logged_even_with_no_secret_configured() -> None:
+    stream = io.StringIO()
+    configure_logging(Settings(_env_file=None), stream=stream)  # type: ignore[call-arg]
+    logging.getLogger("bot").warning("two %s %s", "one")
+    assert "two %s %s ('one',)" in stream.getvalue()

@@ -12,6 +12,7 @@ from bot.engine import JobGate
 from bot.models import Usage
 from bot.ops import Metrics
 from tests.fakes.gptproto import FakeGptProto, Outcome
+from tests.ops.raw import get, port_of, started
 from tests.support.engine import engine_on, request
 
 
@@ -108,3 +109,22 @@ async def test_a_real_job_with_a_retry_feeds_every_metric(tmp_path: Path) -> Non
     assert input_tokens == reply.usage.input_tokens > 0
     output_tokens = _value(metrics, "bot_tokens_total", platform="slack", direction="output")
     assert output_tokens == reply.usage.output_tokens > 0
+
+
+async def test_refusals_are_counted_on_the_served_page_by_a_fixed_set_of_reasons() -> None:
+    metrics = Metrics(CollectorRegistry())
+    for reason in ("access", "quota", "quota", "queue_full", "made-up", "input\n}{"):
+        metrics.on_refused(reason=reason)
+    async with started(metrics=metrics) as server:
+        status, text = await get(port_of(server), "/metrics")
+    assert status == 200
+    counted = {
+        sample.labels["reason"]: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "bot_refusals_total"
+    }
+    assert counted == {
+        "access": 1, "rate_limit": 0, "quota": 2, "queue_full": 1, "input": 0,
+        "shutting_down": 0, "other": 2,
+    }  # fmt: skip

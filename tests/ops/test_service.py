@@ -15,6 +15,7 @@ from bot.errors import ConfigError
 from bot.models import Reply, ThreadKey, TurnStatus
 from bot.ops import Health, Metrics, Phase
 from tests.fakes.gptproto import FakeGptProto, Outcome
+from tests.ops.raw import FakeClock
 from tests.support.engine import engine_on, request
 from tests.support.service import FakeAdapter, running, serving, until
 
@@ -171,14 +172,6 @@ async def test_an_adapter_that_does_not_stop_is_given_up_on(
     assert "slack: did not stop within 0 s" in caplog.text
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 async def test_health_names_what_is_wrong() -> None:
     async def answers() -> bool:
         return True
@@ -193,7 +186,7 @@ async def test_health_names_what_is_wrong() -> None:
         await asyncio.Event().wait()
         return True
 
-    clock = _Clock()
+    clock = FakeClock()
     health = Health(answers, clock=clock, max_stall=10)
     assert await health.check() == "starting"
     health.phase = Phase.SERVING

@@ -1,32 +1,21 @@
-"""What only the SQLite store promises: WAL, migrations, serialised writes, crash safety."""
+"""What only the SQLite store promises: WAL, migrations, serialised writes, indexed reads."""
 
 from __future__ import annotations
 
 import asyncio
-import random
 import re
 import sqlite3
-import sys
-from collections.abc import AsyncIterator, Iterator
-from contextlib import closing, contextmanager
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from bot.errors import ConfigError
-from bot.models import ThreadKey, TurnStatus, Usage
+from bot.models import ThreadKey, Usage
 from storage import sqlite as sqlite_module
 from storage import sqlite_schema
 from storage.sqlite import SqliteStore
-from tests.support.store import Clock, done_turn, image, key
-
-ROOT = Path(__file__).resolve().parents[2]
-MODEL = "gemini-2.5-flash-image"
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
+from tests.support.store import MODEL, Clock, done_turn, image, key, pending_turn, side_connection
 
 
 @pytest.fixture
@@ -42,16 +31,17 @@ async def store(db_path: Path, clock: Clock) -> AsyncIterator[SqliteStore]:
     await opened.close()
 
 
-@contextmanager
-def side_connection(path: Path) -> Iterator[sqlite3.Connection]:
-    """A plain sqlite3 connection beside the store's, as another process would have."""
-    with closing(sqlite3.connect(path, isolation_level=None)) as db:
-        yield db
-
-
 def _scalar(path: Path, sql: str) -> object:
     with side_connection(path) as db:
         return db.execute(sql).fetchone()[0]
+
+
+async def _trace(store: SqliteStore, statements: list[str], *, readers: bool = True) -> None:
+    """Record every statement the store's writer (and reader) runs, in order."""
+    connections = (store._writer, store._reader) if readers else (store._writer,)
+    for connection in connections:
+        assert connection is not None
+        await connection.run(lambda db: db.set_trace_callback(statements.append))
 
 
 # -- opening and migrating ----------------------------------------------------------
@@ -157,26 +147,6 @@ async def test_commits_reach_the_database_file_by_a_background_checkpoint(
 # -- writes ---------------------------------------------------------------------------
 
 
-async def test_concurrent_turns_on_one_thread_get_distinct_numbers(store: SqliteStore) -> None:
-    thread = await store.create_thread(key("busy"))
-
-    turns = await asyncio.gather(
-        *(
-            store.start_turn(
-                thread.id, parent_id=None, user=f"U{n}", prompt=f"p{n}", ratio=None,
-                model=MODEL, inputs=(image(f"in{n}"),),
-            )
-            for n in range(50)
-        )
-    )  # fmt: skip
-
-    assert sorted(t.number for t in turns) == list(range(1, 51))
-    stored = [await store.get_turn(t.id) for t in turns]
-    assert [s.number if s else None for s in stored] == [t.number for t in turns]
-    after = await store.get_thread(key("busy"))
-    assert after is not None and after.turn_count == 50
-
-
 async def test_a_failed_write_rolls_back_without_disturbing_concurrent_ones(
     store: SqliteStore, db_path: Path
 ) -> None:
@@ -184,10 +154,9 @@ async def test_a_failed_write_rolls_back_without_disturbing_concurrent_ones(
 
     async def start(n: int) -> int:
         parent = 999_999 if n % 3 == 0 else None  # no such turn: the transaction fails
-        turn = await store.start_turn(
-            thread.id, parent_id=parent, user="U1", prompt=f"p{n}", ratio=None, model=MODEL,
-            inputs=(image(f"img{n}"),),
-        )  # fmt: skip
+        turn = await pending_turn(
+            store, thread.id, parent_id=parent, prompt=f"p{n}", inputs=(image(f"img{n}"),)
+        )
         return turn.number
 
     results = await asyncio.gather(*(start(n) for n in range(30)), return_exceptions=True)
@@ -229,7 +198,7 @@ async def test_prune_runs_in_batches_letting_other_writes_through(
     cutoff = clock.advance(days=31)
     newest = await done_turn(store, thread.id, prompt="new")
     statements: list[str] = []
-    await store._writer.set_trace_callback(statements.append)  # type: ignore[union-attr]
+    await _trace(store, statements, readers=False)
 
     removed, claimed = await asyncio.gather(
         store.prune(before=cutoff), store.claim_event(platform="slack", event_id="Ev1")
@@ -282,8 +251,7 @@ async def test_every_statement_of_the_hot_paths_uses_an_index(
     store: SqliteStore, db_path: Path, clock: Clock
 ) -> None:
     statements: list[str] = []
-    for connection in (store._writer, store._reader):
-        await connection.set_trace_callback(statements.append)  # type: ignore[union-attr]
+    await _trace(store, statements)
     thread = await store.create_thread(ThreadKey("discord", "G1", "C1", "I1"))
     await store.add_alias(thread.id, key=ThreadKey("discord", "G1", "C1", "M1"))
     root = await done_turn(store, thread.id, inputs=(image("a"),))
@@ -300,9 +268,7 @@ async def test_every_statement_of_the_hot_paths_uses_an_index(
     await store.jobs_since(platform="discord", user="U1", since=clock.now)
     await store.usage_totals(platform="discord", user="U1", since=clock.now.date())
     await store.usage_totals(platform="discord", workspace="G1", since=clock.now.date())
-    pending = await store.start_turn(
-        thread.id, parent_id=leaf.id, user="U1", prompt="p", ratio=None, model=MODEL, inputs=()
-    )
+    pending = await pending_turn(store, thread.id, parent_id=leaf.id)
     await store.fail_turn(pending.id, error="x")
     await store.fail_pending(error="restarted")
     await store.prune(before=clock.advance(days=1))
@@ -347,65 +313,3 @@ async def test_a_turn_takes_well_under_two_kilobytes_besides_its_images(
         image_bytes = db.execute("SELECT sum(size) FROM images").fetchone()[0]
     per_turn = ((pages - free) * page_size - image_bytes) / turns
     assert per_turn < 1536, per_turn
-
-
-# -- crashes --------------------------------------------------------------------------
-
-
-async def _write_until_killed(
-    db_path: Path, *, mode: str
-) -> tuple[ThreadKey, list[int], list[int]]:
-    """Run the writer child, SIGKILL it; returns its thread and the turns it reported."""
-    stop_after = 20 + random.randint(0, 30)
-    child = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.storage.crash_writer", str(db_path), mode, str(stop_after),
-        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    assert child.stdout is not None and child.stderr is not None
-    reported: dict[str, list[int]] = {"done": [], "pending": []}
-    try:
-        async with asyncio.timeout(30):
-            while len(reported["done"]) < stop_after + 1 and not reported["pending"]:
-                line = await child.stdout.readline()
-                if not line:
-                    pytest.fail(f"writer exited early: {(await child.stderr.read()).decode()}")
-                kind, turn_id = line.decode().split()
-                reported[kind].append(int(turn_id))
-    finally:
-        child.kill()
-        await child.wait()
-    for late in (await child.stdout.read()).decode().splitlines():
-        kind, turn_id = late.split()
-        reported[kind].append(int(turn_id))
-    thread = ThreadKey("cli", "local", "cli", f"crash-{child.pid}")
-    return thread, reported["done"], reported["pending"]
-
-
-@pytest.mark.parametrize("mode", ["loop", "pending"])
-async def test_a_killed_writer_loses_nothing_it_committed(db_path: Path, mode: str) -> None:
-    thread_key, done, pending = await _write_until_killed(db_path, mode=mode)
-
-    with side_connection(db_path) as db:
-        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        assert db.execute("PRAGMA foreign_key_check").fetchall() == []
-        left_pending = db.execute("SELECT count(*) FROM turns WHERE status = 'pending'").fetchone()
-    store = SqliteStore(db_path)
-    await store.open()
-    try:
-        reported = await store.fail_pending(error="The bot restarted during this job.")
-        assert len(reported) == left_pending[0]
-        assert set(pending) <= {turn.id for turn, _ in reported}
-        assert all(k.platform == "cli" and turn.status is TurnStatus.FAILED for turn, k in reported)
-        for turn_id in done:
-            turn = await store.get_turn(turn_id)
-            assert turn is not None and turn.status is TurnStatus.DONE
-            images = await store.load_images([*turn.inputs, *turn.outputs])
-            assert [len(i.data) for i in images] == [1500, 800, 3000]
-        thread = await store.get_thread(thread_key)
-        assert thread is not None and thread.head_id is not None
-        assert thread.head_id == done[-1] if mode == "pending" else thread.head_id >= done[-1]
-        assert await store.fail_pending(error="again") == []
-    finally:
-        await store.close()
-    assert len(done) >= 20
-    assert mode == "loop" or pending

@@ -1,4 +1,4 @@
-"""A real engine for tests: SQLite in tmp_path, the real gptproto client against FakeGptProto."""
+"""Engines for tests: the real client on FakeGptProto over HTTP, or the in-process fakes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ from pathlib import Path
 from bot.engine import AccessPolicy, Engine, JobGate, JobObserver, UserLimits
 from bot.models import Request, ThreadKey
 from bot.upstream import GptProtoClient, UpstreamObserver
+from storage.base import Store
+from storage.memory import MemoryStore
 from storage.sqlite import SqliteStore
+from tests.fakes.generator import FakeGenerator
 from tests.fakes.gptproto import FakeGptProto, RecordedSleeps
 
 API_KEY = "sk-test-engine-key"
@@ -28,7 +31,9 @@ async def engine_on(
     max_concurrent: int = 4,
 ) -> AsyncIterator[tuple[Engine, SqliteStore]]:
     """An opened engine and its store; retries sleep no real time."""
-    store = SqliteStore(tmp_path / "bot.db", **({"clock": clock} if clock else {}))
+    store = (
+        SqliteStore(tmp_path / "bot.db", clock=clock) if clock else SqliteStore(tmp_path / "bot.db")
+    )
     await store.open()
     client = GptProtoClient(
         base_url=fake.url,
@@ -65,3 +70,30 @@ def request(
     return Request(
         key=ThreadKey(platform, workspace, channel, thread), user=user, text=text, roles=roles
     )
+
+
+@asynccontextmanager
+async def fast_engine(
+    *,
+    access: AccessPolicy | None = None,
+    max_concurrent: int = 4,
+    per_minute: int = 0,
+    store: Store | None = None,
+    observer: JobObserver | None = None,
+) -> AsyncIterator[tuple[Engine, Store, FakeGenerator]]:
+    """An engine on the in-memory store and the in-process generator: no HTTP, no disk."""
+    store = store or MemoryStore()
+    await store.open()
+    generator = FakeGenerator()
+    engine = Engine(
+        store=store,
+        generator=generator,
+        gate=JobGate(max_concurrent=max_concurrent, max_queue=10),
+        user_limits=UserLimits(per_minute=per_minute, per_day=0, counter=store),
+        access=access,
+        observer=observer,
+    )
+    try:
+        yield engine, store, generator
+    finally:
+        await store.close()

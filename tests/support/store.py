@@ -1,14 +1,19 @@
-"""Helpers shared by the store tests: a settable clock, images, keys, a turn writer."""
+"""Helpers shared by the store tests: a settable clock, images, keys, thread and turn writers."""
 
 from __future__ import annotations
 
 import hashlib
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from bot.models import Image, ThreadKey, Turn, Usage
+from bot.models import Image, Thread, ThreadKey, Turn, Usage
 from storage.base import Store
 
 START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+MODEL = "gemini-2.5-flash-image"
 
 
 class Clock:
@@ -35,6 +40,34 @@ def key(thread: str, *, platform: str = "slack", workspace: str = "T1") -> Threa
     return ThreadKey(platform, workspace, "C1", thread)
 
 
+async def new_thread(
+    store: Store, name: str = "t1", *, platform: str = "slack", workspace: str = "T1"
+) -> Thread:
+    """A thread under key(name, ...)."""
+    return await store.create_thread(key(name, platform=platform, workspace=workspace))
+
+
+async def pending_turn(
+    store: Store,
+    thread_id: int,
+    *,
+    parent_id: int | None = None,
+    user: str = "U1",
+    prompt: str = "p",
+    inputs: tuple[Image, ...] = (),
+) -> Turn:
+    """Start one turn and leave it pending."""
+    return await store.start_turn(
+        thread_id,
+        parent_id=parent_id,
+        user=user,
+        prompt=prompt,
+        ratio=None,
+        model=MODEL,
+        inputs=inputs,
+    )
+
+
 async def done_turn(
     store: Store,
     thread_id: int,
@@ -48,14 +81,8 @@ async def done_turn(
     cost_usd: float = 0.0,
 ) -> Turn:
     """Start and finish one turn; by default it produces one image named after its prompt."""
-    started = await store.start_turn(
-        thread_id,
-        parent_id=parent_id,
-        user=user,
-        prompt=prompt,
-        ratio=None,
-        model="gemini-2.5-flash-image",
-        inputs=inputs,
+    started = await pending_turn(
+        store, thread_id, parent_id=parent_id, user=user, prompt=prompt, inputs=inputs
     )
     return await store.finish_turn(
         started.id,
@@ -65,3 +92,10 @@ async def done_turn(
         parts_json="[]",
         cost_usd=cost_usd,
     )
+
+
+@contextmanager
+def side_connection(path: Path) -> Iterator[sqlite3.Connection]:
+    """A plain sqlite3 connection beside the store's, as another process would have."""
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:
+        yield db

@@ -91,10 +91,13 @@ def test_importing_the_client_pulls_in_no_platform_sdk_or_sql_driver() -> None:
 async def test_pool_size_bounds_connections(
     fake: FakeGptProto, connections: int, jobs: int
 ) -> None:
-    fake.latency = 0.2
+    fake.hold = asyncio.Event()
     client = GptProtoClient(base_url=fake.url, api_key=KEY, max_connections=connections)
 
-    await asyncio.gather(*(client.generate(ask()) for _ in range(jobs)))
+    calls = asyncio.gather(*(client.generate(ask()) for _ in range(jobs)))
+    await fake.wait_for_in_flight(connections)
+    fake.hold.set()
+    await calls
     await client.aclose()
 
     assert fake.peak_in_flight == connections
@@ -102,10 +105,13 @@ async def test_pool_size_bounds_connections(
 
 
 async def test_a_large_pool_lets_every_job_run_at_once(fake: FakeGptProto) -> None:
-    fake.latency = 0.2
+    fake.hold = asyncio.Event()
     client = GptProtoClient(base_url=fake.url, api_key=KEY, max_connections=500)
 
-    generations = await asyncio.gather(*(client.generate(ask()) for _ in range(20)))
+    calls = asyncio.gather(*(client.generate(ask()) for _ in range(20)))
+    await fake.wait_for_in_flight(20)
+    fake.hold.set()
+    generations = await calls
     await client.aclose()
 
     assert fake.peak_in_flight == 20

@@ -30,8 +30,12 @@ def pointed_at(discord_fake: FakeDiscord, monkeypatch: pytest.MonkeyPatch) -> Fa
     return discord_fake
 
 
+def _quick_client() -> discord.Client:
+    """A client that does not wait long for guilds the fake never sends."""
+    return discord.Client(intents=discord.Intents.default(), guild_ready_timeout=0.05)
+
+
 async def _connected(client: discord.Client, token: str) -> asyncio.Task[None]:
-    client._connection.guild_ready_timeout = 0.05
     await client.login(token)
     task = asyncio.create_task(client.connect())
     await asyncio.wait_for(client.wait_until_ready(), 5)
@@ -40,7 +44,7 @@ async def _connected(client: discord.Client, token: str) -> asyncio.Task[None]:
 
 async def test_client_logs_in_syncs_and_gets_an_interaction(pointed_at: FakeDiscord) -> None:
     fake = pointed_at
-    client = discord.Client(intents=discord.Intents.default())
+    client = _quick_client()
     tree = app_commands.CommandTree(client)
     seen: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
 
@@ -74,7 +78,7 @@ async def test_client_logs_in_syncs_and_gets_an_interaction(pointed_at: FakeDisc
 
 async def test_initial_response_rules_are_enforced(pointed_at: FakeDiscord) -> None:
     fake = pointed_at
-    client = discord.Client(intents=discord.Intents.default())
+    client = _quick_client()
     tree = app_commands.CommandTree(client)
     outcome: asyncio.Queue[BaseException | None] = asyncio.Queue()
 
@@ -137,7 +141,7 @@ async def test_refused_privileged_intent_closes_with_4014(pointed_at: FakeDiscor
 
 async def test_message_limits_are_enforced(pointed_at: FakeDiscord) -> None:
     fake = pointed_at
-    client = discord.Client(intents=discord.Intents.default())
+    client = _quick_client()
     task = await _connected(client, fake.token)
     try:
         channel = client.get_partial_messageable(int(fake.world.general["id"]))
