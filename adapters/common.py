@@ -10,7 +10,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
-from bot.engine import QueueCallback
+from bot.engine import Deliver, QueueCallback
 from bot.errors import BotError
 from bot.models import Reply, ThreadKey, Turn
 
@@ -21,7 +21,7 @@ EXCERPT_LENGTH = 80
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
-Job = Callable[[QueueCallback], Awaitable[Reply]]
+Job = Callable[[QueueCallback, Deliver], Awaitable[Reply]]
 MessageT = TypeVar("MessageT")
 
 
@@ -230,11 +230,22 @@ async def run_and_deliver(
     what: str,
     context: str,
 ) -> Delivered[MessageT] | None:
-    """Run one engine call and post its result; every failure is explained to the requester."""
+    """Run one engine call and post its result; every failure is explained to the requester.
+
+    The result is posted from inside the engine call, so the engine makes it the thread's
+    head only once it is out: a result that could not be posted never becomes the parent of
+    the next refinement.
+    """
+    posted: list[MessageT] = []
+
+    async def deliver(reply: Reply) -> None:
+        message = await outlet.deliver(reply)
+        posted.append(message)
+        await _link(links, reply.turn.id, platform=platform, message_id=outlet.message_id(message))
+
     try:
         async with outlet.working():
-            reply = await job(outlet.on_queued)
-        message = await outlet.deliver(reply)
+            reply = await job(outlet.on_queued, deliver)
     except BotError as exc:
         logger.info("%s refused (%s): %s", what, context, type(exc).__name__)
         await outlet.fail(exc.user_message)
@@ -243,10 +254,12 @@ async def run_and_deliver(
         logger.exception("%s failed: %s", what, context)
         await outlet.fail(APOLOGY)
         return None
-    message_id = outlet.message_id(message)
+    return Delivered(reply, posted[0])
+
+
+async def _link(links: ResultLinks, turn_id: int, *, platform: str, message_id: str) -> None:
     try:
-        await links.link_message(reply.turn.id, platform=platform, message_id=message_id)
+        await links.link_message(turn_id, platform=platform, message_id=message_id)
     except Exception:
         # The result is out already: a link that failed is worth a log line, not an apology.
-        logger.exception("could not link message %s to turn %s", message_id, reply.turn.id)
-    return Delivered(reply, message)
+        logger.exception("could not link message %s to turn %s", message_id, turn_id)

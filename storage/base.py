@@ -61,8 +61,13 @@ class Store(Protocol):
         usage: Usage,
         parts_json: str,
         cost_usd: float = 0.0,
+        head: bool = True,
     ) -> Turn:
-        """Mark a turn done, store its outputs, move the thread's head, add usage to the ledger."""
+        """Mark a turn done, store its outputs, add usage to the ledger; with head, move the
+        thread's head to it (else move_head does, once the result has been delivered)."""
+
+    async def move_head(self, turn_id: int) -> None:
+        """Make a done turn its thread's head."""
 
     async def fail_turn(self, turn_id: int, *, error: str) -> Turn:
         """Mark a pending turn failed with the message the user saw."""

@@ -97,12 +97,17 @@ class MemoryStore:
         usage: Usage,
         parts_json: str,
         cost_usd: float = 0.0,
+        head: bool = True,
     ) -> Turn:
-        """Mark a turn done, store its outputs, move the thread's head, add usage to the ledger."""
+        """Mark a turn done, store its outputs, add usage; with head, move the thread's head."""
         return tables.finish_turn(
             await self._enter(), turn_id, outputs=outputs, text=text, usage=usage,
-            parts_json=parts_json, cost_usd=cost_usd, now=self._now(),
+            parts_json=parts_json, cost_usd=cost_usd, now=self._now(), head=head,
         )  # fmt: skip
+
+    async def move_head(self, turn_id: int) -> None:
+        """Make a done turn its thread's head."""
+        tables.move_head(await self._enter(), turn_id)
 
     async def fail_turn(self, turn_id: int, *, error: str) -> Turn:
         """Mark a pending turn failed with the message the user saw; a finished turn is kept."""

@@ -159,6 +159,7 @@ def finish_turn(
     parts_json: str,
     cost_usd: float,
     now: datetime,
+    head: bool,
 ) -> Turn:
     row = tables.turns.get(turn_id)
     if row is None or row.turn.status is not TurnStatus.PENDING:
@@ -168,13 +169,22 @@ def finish_turn(
         outputs=_keep_images(tables, outputs),
     )  # fmt: skip
     thread = tables.threads[row.turn.thread_id]
-    thread.head_id = turn_id
+    if head:
+        thread.head_id = turn_id
     spent = UsageTotals(1, len(outputs), usage.input_tokens, usage.output_tokens, cost_usd)
     entry = LedgerKey(
         thread.platform, row.turn.user, utc_day(now), thread.workspace, row.turn.model
     )
     tables.ledger[entry] = add_totals(tables.ledger.get(entry, UsageTotals()), spent)
     return row.turn
+
+
+def move_head(tables: Tables, turn_id: int) -> None:
+    """Point the turn's thread at it; a turn that is not done is refused."""
+    row = tables.turns.get(turn_id)
+    if row is None or row.turn.status is not TurnStatus.DONE:
+        raise LookupError(f"turn {turn_id} is not done")
+    tables.threads[row.turn.thread_id].head_id = turn_id
 
 
 def add_totals(one: UsageTotals, other: UsageTotals) -> UsageTotals:

@@ -112,7 +112,7 @@ class SqliteStore:
         if self._writer is None:
             return False
         try:
-            await self._write(queries.probe_write, to_micros(self._clock()))
+            await self._write(records.probe_write, to_micros(self._clock()))
             free = await self._writer.run(lambda _: free_bytes(self._path))
         except (sqlite3.Error, OSError) as exc:
             logger.warning("the database %s cannot be written: %s", self._path, exc)
@@ -202,12 +202,17 @@ class SqliteStore:
         usage: Usage,
         parts_json: str,
         cost_usd: float = 0.0,
+        head: bool = True,
     ) -> Turn:
-        """Mark a turn done, store its outputs, move the thread's head, add usage to the ledger."""
+        """Mark a turn done, store its outputs, add usage; with head, move the thread's head."""
         return await self._write(
             queries.finish_turn, turn_id, outputs=outputs, text=text, usage=usage,
-            parts_json=parts_json, cost_usd=cost_usd, now=self._now(),
+            parts_json=parts_json, cost_usd=cost_usd, now=self._now(), head=head,
         )  # fmt: skip
+
+    async def move_head(self, turn_id: int) -> None:
+        """Make a done turn its thread's head."""
+        await self._write(queries.move_head, turn_id)
 
     async def fail_turn(self, turn_id: int, *, error: str) -> Turn:
         """Mark a pending turn failed with the message the user saw; a finished turn is kept."""

@@ -210,6 +210,7 @@ def finish_turn(
     parts_json: str,
     cost_usd: float,
     now: datetime,
+    head: bool,
 ) -> Turn:
     done = first_row(
         db,
@@ -223,7 +224,8 @@ def finish_turn(
         raise LookupError(f"turn {turn_id} is not pending")
     thread_id, user, model = done
     _attach_images(db, turn_id, role=OUTPUT, images=outputs)
-    db.execute("UPDATE threads SET head_id = ? WHERE id = ?", (turn_id, thread_id))
+    if head:
+        db.execute("UPDATE threads SET head_id = ? WHERE id = ?", (turn_id, thread_id))
     db.execute(
         "INSERT INTO usage_ledger (platform, user_id, day, workspace, model, jobs, images,"
         " input_tokens, output_tokens, cost_usd)"
@@ -281,10 +283,12 @@ def load_images(db: sqlite3.Connection, hashes: Sequence[str]) -> list[Image]:
     return [found[h.lower()] for h in hashes if h.lower() in found]
 
 
-def probe_write(db: sqlite3.Connection, now: int) -> None:
-    """Rewrite the health row: a real page write, so a full disk fails here."""
-    db.execute(
-        "INSERT INTO health (id, written_at) VALUES (1, ?) "
-        "ON CONFLICT (id) DO UPDATE SET written_at = excluded.written_at",
-        (now,),
+def move_head(db: sqlite3.Connection, turn_id: int) -> None:
+    """Point the turn's thread at it; a turn that is not done is refused."""
+    moved = db.execute(
+        "UPDATE threads SET head_id = ? WHERE id = (SELECT thread_id FROM turns"
+        " WHERE id = ? AND status = 'done')",
+        (turn_id, turn_id),
     )
+    if moved.rowcount != 1:
+        raise LookupError(f"turn {turn_id} is not done")

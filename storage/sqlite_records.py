@@ -117,3 +117,12 @@ def prune_batch(db: sqlite3.Connection, *, before: datetime, size: int) -> int:
 
 def forget_events(db: sqlite3.Connection, *, before: datetime) -> int:
     return db.execute("DELETE FROM events WHERE claimed_at < ?", (to_micros(before),)).rowcount
+
+
+def probe_write(db: sqlite3.Connection, now: int) -> None:
+    """Rewrite the health row: a real page write, so a full disk fails here."""
+    db.execute(
+        "INSERT INTO health (id, written_at) VALUES (1, ?) "
+        "ON CONFLICT (id) DO UPDATE SET written_at = excluded.written_at",
+        (now,),
+    )

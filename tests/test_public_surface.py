@@ -9,7 +9,7 @@ import pytest
 
 SURFACES: dict[str, set[str]] = {
     "bot.engine": {
-        "AccessPolicy", "ELSEWHERE", "Engine", "EngineOptions", "GONE", "INTERRUPTED",
+        "AccessPolicy", "Deliver", "ELSEWHERE", "Engine", "EngineOptions", "GONE", "INTERRUPTED",
         "JobCounter", "JobGate", "JobObserver", "PRUNED", "QueueCallback", "UsageReport",
         "UsageSource", "UserLimits", "price_table", "usage_report", "visible",
     },

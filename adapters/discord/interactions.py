@@ -22,7 +22,7 @@ from adapters.discord.context import (
     start_thread,
 )
 from adapters.discord.delivery import InteractionOutlet
-from bot.engine import QueueCallback
+from bot.engine import Deliver, QueueCallback
 from bot.errors import NothingToRefine
 from bot.models import Reply, Request, ThreadKey, Turn
 from bot.upstream import RATIOS
@@ -104,7 +104,7 @@ class Interactions:
         engine = self._services.engine
         limit = min(self._services.max_download_bytes, interaction.filesize_limit)
 
-        async def job(on_queued: QueueCallback) -> Reply:
+        async def job(on_queued: QueueCallback, deliver: Deliver) -> Reply:
             attachments = await read_attachments(options.images, limit_bytes=limit)
             request = Request(
                 key=_fresh_key(interaction),
@@ -114,7 +114,7 @@ class Interactions:
                 ratio=options.ratio,
                 roles=roles_of(interaction.user),
             )
-            return await engine.imagine(request, on_queued=on_queued)
+            return await engine.imagine(request, on_queued=on_queued, deliver=deliver)
 
         outlet, context = self._outlet(interaction), f"interaction {interaction.id}"
         delivered = await run_job(self._services, outlet, job, what="/imagine", context=context)
@@ -157,8 +157,8 @@ class Interactions:
             roles=roles_of(interaction.user),
         )
 
-        async def job(on_queued: QueueCallback) -> Reply:
-            return await self._services.engine.refine(request, on_queued=on_queued)
+        async def job(on_queued: QueueCallback, deliver: Deliver) -> Reply:
+            return await self._services.engine.refine(request, on_queued=on_queued, deliver=deliver)
 
         outlet = self._outlet(interaction, post_to=thread)
         await run_job(self._services, outlet, job, what="refine", context=f"turn {turn_id}")
@@ -168,9 +168,9 @@ class Interactions:
         await interaction.response.defer(thinking=True, ephemeral=thread is not None)
         user, roles = str(interaction.user.id), roles_of(interaction.user)
 
-        async def job(on_queued: QueueCallback) -> Reply:
+        async def job(on_queued: QueueCallback, deliver: Deliver) -> Reply:
             return await self._services.engine.reroll(
-                turn_id, user=user, roles=roles, on_queued=on_queued
+                turn_id, user=user, roles=roles, on_queued=on_queued, deliver=deliver
             )
 
         outlet = self._outlet(interaction, post_to=thread)

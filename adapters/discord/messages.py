@@ -19,7 +19,7 @@ from adapters.discord.context import (
     start_thread,
 )
 from adapters.discord.delivery import MessageOutlet
-from bot.engine import QueueCallback
+from bot.engine import Deliver, QueueCallback
 from bot.models import Reply, Request, ThreadKey
 
 logger = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ class Messages:
         services = self._services
         author = message.author
 
-        async def job(on_queued: QueueCallback) -> Reply:
+        async def job(on_queued: QueueCallback, deliver: Deliver) -> Reply:
             attachments = await read_attachments(
                 message.attachments, limit_bytes=services.max_download_bytes
             )
@@ -77,8 +77,8 @@ class Messages:
                 roles=roles_of(author),
             )
             if route.fresh:
-                return await services.engine.imagine(request, on_queued=on_queued)
-            return await services.engine.refine(request, on_queued=on_queued)
+                return await services.engine.imagine(request, on_queued=on_queued, deliver=deliver)
+            return await services.engine.refine(request, on_queued=on_queued, deliver=deliver)
 
         outlet = MessageOutlet(message, interval=services.progress_interval, clock=services.clock)
         delivered = await run_job(services, outlet, job, what="message", context=str(message.id))

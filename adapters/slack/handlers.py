@@ -35,7 +35,7 @@ from adapters.slack.replies import (
     SlackPoster,
     refine_view,
 )
-from bot.engine import Engine, QueueCallback
+from bot.engine import Deliver, Engine, QueueCallback
 from bot.models import Reply, Request, ThreadKey
 
 logger = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ class SlackHandlers:
         files = list(event.get("files") or [])
         user = str(event["user"])
 
-        async def operation(on_queued: QueueCallback) -> Reply:
+        async def operation(on_queued: QueueCallback, deliver: Deliver) -> Reply:
             attachments = await self._files.fetch_all(files)
             request = Request(
                 key=route.key,
@@ -107,7 +107,7 @@ class SlackHandlers:
                 reply_to=route.reply_to,
             )
             call = self._engine.imagine if route.fresh else self._engine.refine
-            return await call(request, on_queued=on_queued)
+            return await call(request, on_queued=on_queued, deliver=deliver)
 
         place = place_of(route.key, anchor_ts=str(event["ts"]))
         context = f"event {body.get('event_id')} {route.key}"
@@ -168,8 +168,8 @@ class SlackHandlers:
         key = ThreadKey(PLATFORM, team_of(command), channel, ts)
         request = Request(key=key, user=user, text=prompt.text, ratio=prompt.ratio)
 
-        async def operation(on_queued: QueueCallback) -> Reply:
-            return await self._engine.imagine(request, on_queued=on_queued)
+        async def operation(on_queued: QueueCallback, deliver: Deliver) -> Reply:
+            return await self._engine.imagine(request, on_queued=on_queued, deliver=deliver)
 
         await self._runner.run(Place(channel, ts, ts), operation, context=f"/imagine {key}")
 
@@ -181,8 +181,10 @@ class SlackHandlers:
         turn_id = int(body["actions"][0]["value"])
         user = str(body["user"]["id"])
 
-        async def operation(on_queued: QueueCallback) -> Reply:
-            return await self._engine.reroll(turn_id, user=user, on_queued=on_queued)
+        async def operation(on_queued: QueueCallback, deliver: Deliver) -> Reply:
+            return await self._engine.reroll(
+                turn_id, user=user, on_queued=on_queued, deliver=deliver
+            )
 
         note = f"<@{user}> asked for a re-roll."
         work = self._anchored(_button_place(body), note, operation, f"re-roll of turn {turn_id}")
@@ -225,8 +227,8 @@ class SlackHandlers:
             key=key, user=user, text=prompt.text, ratio=prompt.ratio, reply_to=int(meta["turn"])
         )
 
-        async def operation(on_queued: QueueCallback) -> Reply:
-            return await self._engine.refine(request, on_queued=on_queued)
+        async def operation(on_queued: QueueCallback, deliver: Deliver) -> Reply:
+            return await self._engine.refine(request, on_queued=on_queued, deliver=deliver)
 
         note = f"<@{user}> asked: {prompt.text}"
         work = self._anchored(place, note, operation, f"refine of turn {meta['turn']}")

@@ -6,7 +6,7 @@ from bot.engine.access import AccessPolicy
 from bot.engine.admission import JobCounter, JobGate, QueueCallback, UserLimits
 from bot.engine.engine import Engine, EngineOptions, visible
 from bot.engine.places import ELSEWHERE, PRUNED
-from bot.engine.turns import GONE, INTERRUPTED, JobObserver
+from bot.engine.turns import GONE, INTERRUPTED, Deliver, JobObserver
 from bot.engine.usage import UsageReport, UsageSource, price_table, usage_report
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "INTERRUPTED",
     "PRUNED",
     "AccessPolicy",
+    "Deliver",
     "Engine",
     "EngineOptions",
     "JobCounter",

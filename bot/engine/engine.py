@@ -11,7 +11,7 @@ from bot.engine.admission import JobGate, QueueCallback, UserLimits
 from bot.engine.inflight import InFlight
 from bot.engine.places import Places
 from bot.engine.refusals import counting_refusals
-from bot.engine.turns import GONE, INTERRUPTED, Job, JobObserver, TurnRunner
+from bot.engine.turns import GONE, INTERRUPTED, Deliver, Job, JobObserver, TurnRunner
 from bot.engine.usage import UsageReport, usage_report
 from bot.errors import EmptyPrompt, NothingToRefine, TooManyImages
 from bot.images import normalise_all
@@ -88,17 +88,34 @@ class Engine:
 
     # -- the operations ------------------------------------------------------------
 
-    async def imagine(self, request: Request, *, on_queued: QueueCallback | None = None) -> Reply:
-        """A fresh picture in request.key: from text, or editing/composing the attachments."""
-        with counting_refusals(self._observer):
-            return await self._imagine(request, on_queued)
+    async def imagine(
+        self,
+        request: Request,
+        *,
+        on_queued: QueueCallback | None = None,
+        deliver: Deliver | None = None,
+    ) -> Reply:
+        """A fresh picture in request.key: from text, or editing/composing the attachments.
 
-    async def refine(self, request: Request, *, on_queued: QueueCallback | None = None) -> Reply:
+        With `deliver`, the result becomes the thread's head only once deliver has posted it.
+        """
+        with counting_refusals(self._observer):
+            return await self._imagine(request, on_queued, deliver)
+
+    async def refine(
+        self,
+        request: Request,
+        *,
+        on_queued: QueueCallback | None = None,
+        deliver: Deliver | None = None,
+    ) -> Reply:
         """Continue from the thread's head, or from request.reply_to; no image yet: imagine."""
         with counting_refusals(self._observer):
-            return await self._refine(request, on_queued)
+            return await self._refine(request, on_queued, deliver)
 
-    async def _imagine(self, request: Request, on_queued: QueueCallback | None) -> Reply:
+    async def _imagine(
+        self, request: Request, on_queued: QueueCallback | None, deliver: Deliver | None
+    ) -> Reply:
         self._inflight.enter()
         self._admissible(request)
         model = request.model or self._options.model
@@ -116,15 +133,17 @@ class Engine:
             attachments=images,
             parent=None,
         )
-        return await self._runner.run(job, on_queued)
+        return await self._runner.run(job, on_queued, deliver)
 
-    async def _refine(self, request: Request, on_queued: QueueCallback | None) -> Reply:
+    async def _refine(
+        self, request: Request, on_queued: QueueCallback | None, deliver: Deliver | None
+    ) -> Reply:
         self._inflight.enter()
         self._admissible(request)
         thread = await self._store.get_thread(request.key)
         parent = await self._places.parent(request, thread)
         if parent is None:
-            return await self._imagine(request, on_queued)
+            return await self._imagine(request, on_queued, deliver)
         model = request.model or parent.model
         images = await self._prepare(request, model=model)
         job = Job(
@@ -138,7 +157,7 @@ class Engine:
             parent=parent,
             follow_head=request.reply_to is None,
         )
-        return await self._runner.run(job, on_queued)
+        return await self._runner.run(job, on_queued, deliver)
 
     async def reroll(
         self,
@@ -147,6 +166,7 @@ class Engine:
         user: str,
         roles: tuple[str, ...] = (),
         on_queued: QueueCallback | None = None,
+        deliver: Deliver | None = None,
     ) -> Reply:
         """The same inputs as that turn, a new result that becomes the head."""
         with counting_refusals(self._observer):
@@ -163,7 +183,7 @@ class Engine:
                 attachments=again.inputs,
                 parent=again.parent,
             )
-            return await self._runner.run(job, on_queued)
+            return await self._runner.run(job, on_queued, deliver)
 
     async def precheck(
         self, request: Request, *, refine: bool = False, attachments: int | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -33,6 +33,10 @@ UNSENDABLE = (
     "The current image cannot be sent back to the model (it is damaged or in a form the model "
     "does not take). Start a new one with /imagine."
 )
+
+
+Deliver = Callable[[Reply], Awaitable[None]]
+"""Posts a result where its user sees it; raises when it could not."""
 
 
 class JobObserver(Protocol):
@@ -103,15 +107,25 @@ class TurnRunner:
             if not self._lock_users[thread_id]:
                 del self._lock_users[thread_id], self._locks[thread_id]
 
-    async def run(self, job: Job, on_queued: QueueCallback | None) -> Reply:
-        """Run the job under its thread's lock; log and observe how it ended."""
+    async def run(
+        self, job: Job, on_queued: QueueCallback | None, deliver: Deliver | None = None
+    ) -> Reply:
+        """Run the job under its thread's lock; log and observe how it ended.
+
+        With `deliver`, the result is handed to it while the lock is held and becomes the
+        thread's head only once it returns: the next turn never continues from a result
+        that did not reach the user.
+        """
         started = time.monotonic()
         outcome = "error"
         usage = Usage()
         try:
             async with self._thread_lock(job.thread_id):
                 job = await self._current(job)
-                reply = await self._run(job, on_queued)
+                reply = await self._run(job, on_queued, head=deliver is None)
+                if deliver is not None:
+                    await deliver(reply)
+                    await self._store.move_head(reply.turn.id)
             outcome, usage = "ok", reply.usage
             return reply
         except BotError as exc:
@@ -156,7 +170,7 @@ class TurnRunner:
             stored_as=current[0].sha256,
         )
 
-    async def _run(self, job: Job, on_queued: QueueCallback | None) -> Reply:
+    async def _run(self, job: Job, on_queued: QueueCallback | None, *, head: bool) -> Reply:
         upstream = await self._request_for(job)
         caps = check_request(upstream, api=self._api)
         await self._user_limits.admit(platform=job.key.platform, user=job.user)
@@ -184,6 +198,7 @@ class TurnRunner:
             usage=generation.usage,
             parts_json=generation.parts_json,
             cost_usd=caps.price_per_image_usd * len(generation.images),
+            head=head,
         )
         return Reply(
             key=job.key, turn=done, images=generation.images, text=generation.text,

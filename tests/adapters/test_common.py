@@ -21,7 +21,7 @@ from adapters.common import (
     route_message,
     run_and_deliver,
 )
-from bot.engine import QueueCallback
+from bot.engine import Deliver, QueueCallback
 from bot.errors import BotError, InputError
 from bot.models import Reply, ThreadKey, Turn, TurnStatus, Usage
 
@@ -354,11 +354,13 @@ class Links:
 
 
 async def _run(outlet: Outlet, links: Links, *, error: BaseException | None = None) -> object:
-    async def job(on_queued: QueueCallback) -> Reply:
+    async def job(on_queued: QueueCallback, deliver: Deliver) -> Reply:
         await on_queued(2)
         if error is not None:
             raise error
-        return _reply()
+        reply = _reply()
+        await deliver(reply)  # as the engine does, before the result becomes the head
+        return reply
 
     return await run_and_deliver(
         job, outlet, links=links, platform="chat", what="chat job", context="turn 7"
@@ -369,7 +371,7 @@ async def test_a_result_is_posted_after_the_work_and_linked_to_its_turn() -> Non
     outlet, links = Outlet(), Links()
     delivered = await _run(outlet, links)
     assert delivered == Delivered(_reply(), "ts-7")
-    assert outlet.events == ["working", "worked", "deliver"]
+    assert outlet.events == ["working", "deliver", "worked"]
     assert outlet.queued == [2] and outlet.failures == []
     assert links.linked == [(7, "chat", "c1:ts-7")]
 
@@ -399,7 +401,7 @@ async def test_an_unexpected_error_is_logged_with_context_and_apologised_for(
 async def test_a_failed_post_is_explained_and_not_linked() -> None:
     outlet, links = Outlet(deliver_error=BotError("The upload was refused.")), Links()
     assert await _run(outlet, links) is None
-    assert outlet.events == ["working", "worked", "deliver", "fail"]
+    assert outlet.events == ["working", "deliver", "worked", "fail"]
     assert outlet.failures == ["The upload was refused."]
     assert links.linked == []
 

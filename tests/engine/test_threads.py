@@ -26,7 +26,7 @@ from bot.errors import (
     UnsupportedOption,
     UserRateLimited,
 )
-from bot.models import Attachment, TurnStatus
+from bot.models import Attachment, Reply, TurnStatus
 from tests.fakes.generator import Script
 from tests.fakes.gptproto import image_serial
 from tests.support.engine import fast_engine, request
@@ -254,3 +254,46 @@ async def test_reroll_honours_roles_like_every_other_job() -> None:
         again = await engine.reroll(first.turn.id, user="UBOB", roles=("R-artists",))
     assert again.turn.user == "UBOB"
     assert len(generator.calls) == 2
+
+
+async def test_only_a_delivered_result_becomes_the_head() -> None:
+    async def lost(reply: Reply) -> None:
+        raise ConnectionError("the upload never arrived")
+
+    delivered: list[int] = []
+
+    async def post(reply: Reply) -> None:
+        delivered.append(reply.turn.id)
+
+    async with fast_engine() as (engine, store, generator):
+        first = await engine.imagine(request("t1", "a lighthouse"), deliver=post)
+        with pytest.raises(ConnectionError):
+            await engine.refine(request("t1", "make it night"), deliver=lost)
+        thread = await engine.thread_for(first.key)
+        assert thread is not None and thread.head_id == first.turn.id
+        third = await engine.refine(request("t1", "add a boat"), deliver=post)
+        unposted = await store.get_turn(first.turn.id + 1)
+    assert generator.calls[2].input_images == [first.images[0].data]
+    assert third.turn.parent_id == first.turn.id
+    assert delivered == [first.turn.id, third.turn.id]
+    assert unposted is not None and unposted.status is TurnStatus.DONE  # kept, never the head
+
+
+async def test_a_refinement_waits_until_the_turn_before_it_is_delivered() -> None:
+    posting = asyncio.Event()
+    posted = asyncio.Event()
+
+    async def slow_post(reply: Reply) -> None:
+        posting.set()
+        await posted.wait()
+
+    async with fast_engine() as (engine, _, generator):
+        await engine.imagine(request("t1", "a boat"))
+        red = asyncio.create_task(engine.refine(request("t1", "make it red"), deliver=slow_post))
+        await posting.wait()
+        sail = asyncio.create_task(engine.refine(request("t1", "add a sail")))
+        await generator.wait_for_calls(2)
+        posted.set()
+        red_reply, sail_reply = await red, await sail
+    assert generator.calls[2].input_images == [red_reply.images[0].data]
+    assert sail_reply.turn.parent_id == red_reply.turn.id

@@ -200,3 +200,20 @@ async def test_the_same_image_in_two_turns_is_one_image(store: Store) -> None:
     assert first.inputs == first.outputs == (shared.sha256,)
     assert second.inputs == (shared.sha256, shared.sha256)
     assert await store.load_images([shared.sha256]) == [shared]
+
+
+async def test_a_result_kept_off_the_head_moves_there_when_delivered(store: Store) -> None:
+    thread = await new_thread(store, "1700000000.000100")
+    first = await done_turn(store, thread.id)
+    second = await pending_turn(store, thread.id, parent_id=first.id)
+    await store.finish_turn(
+        second.id, outputs=[image("second")], text="", usage=Usage(images=1), parts_json="[]",
+        head=False,
+    )  # fmt: skip
+    before = await store.get_thread(thread.key)
+    await store.move_head(second.id)
+    after = await store.get_thread(thread.key)
+    assert before is not None and before.head_id == first.id
+    assert after is not None and after.head_id == second.id
+    with pytest.raises(LookupError):
+        await store.move_head((await pending_turn(store, thread.id)).id)

@@ -12,6 +12,7 @@ import aiohttp
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.gptproto import Outcome
 from tests.fakes.slack import EventSender, event_callback, message_event
+from tests.fakes.slack.web_api import Call
 from tests.support.cli import (
     API_KEY,
     SIGNING_SECRET,
@@ -104,6 +105,8 @@ async def test_run_serves_slack_over_http_and_drains_on_sigterm(tmp_path: Path) 
             async with EventSender(url + "/slack/events", secret=SIGNING_SECRET) as sender:
                 await _mention(sender, "a banana on the moon")
                 await slack.wait_for("files.completeUploadExternal", within=20)
+                # The job ends (and is counted) once its result is out: the check mark says so.
+                await slack.wait_for("reactions.add", _done, within=20)
                 status, metrics = await _get(session, url + "/metrics")
                 assert status == 200
                 assert 'bot_jobs_total{outcome="ok",platform="slack"} 1.0' in metrics
@@ -162,3 +165,7 @@ async def test_the_worker_serves_discord_and_slack_socket_mode_in_one_process(
     assert "POST /slack/events" not in bot.output  # no unsigned route in Socket Mode
     for secret in (API_KEY, slack.bot_token, slack.app_token, discord.token):
         assert secret not in bot.output
+
+
+def _done(call: Call) -> bool:
+    return call.params.get("name") == "white_check_mark"

@@ -167,3 +167,26 @@ async def test_outside_the_allowed_channels_the_bot_says_where_it_works(
     await slack.mention("an admin may", user="UADMIN")
     await slack.settle()
     assert len(gptproto.generations) == 1
+
+
+async def test_a_result_that_could_not_be_posted_never_becomes_the_parent(
+    start_slack: StartSlack, gptproto: FakeGptProto
+) -> None:
+    slack = await start_slack()
+    event = await slack.mention("a lighthouse")
+    await slack.settle()
+    [first] = gptproto.generations
+    slack.fake.fail("files.completeUploadExternal", "internal_error")
+    await slack.deliver(message_event("make it night", thread_ts=event["ts"]))
+    await slack.settle()
+    assert "Sorry, something went wrong" in slack.said(event["ts"])[-1]
+    del slack.fake.failures["files.completeUploadExternal"]
+
+    await slack.deliver(message_event("add a boat", thread_ts=event["ts"]))
+    await slack.settle()
+    _, undelivered, third = gptproto.generations
+    # The next turn continues from the image the user has, not the one that never arrived.
+    assert third.input_images() == [first.produced[0]]
+    assert third.input_images() != [undelivered.produced[0]]
+    assert len(slack.fake.uploads) == 2
+    slack.errors.clear()
