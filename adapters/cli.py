@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import secrets
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,7 +15,7 @@ from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
 from bot.engine import Engine
-from bot.errors import BotError, NotAnImage
+from bot.errors import BadArgument, BotError, NotAnImage
 from bot.models import Attachment, Image, Reply, Request, ThreadKey
 from bot.upstream import RATIOS
 
@@ -21,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_USAGE = 2
+THREAD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -119,10 +122,47 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def check_arguments(args: ImagineArgs) -> None:
+    """Refuse, before anything is made and paid for, a thread name or OUT that cannot work."""
+    if args.thread is not None and not THREAD_NAME.fullmatch(args.thread):
+        raise BadArgument(
+            f"--thread {args.thread!r}: use 1-64 letters, digits, '.', '_' or '-' "
+            "(the name becomes part of the output file's name)."
+        )
+    if args.output is not None and args.output.is_dir():
+        raise BadArgument(f"-o {args.output}: that is a directory; give a file name.")
+
+
+def _rescue(reply: Reply, thread: str) -> list[Path]:
+    """Where the images go when OUT cannot be written, so a paid-for image is never lost."""
+    folder = Path(tempfile.gettempdir())
+    paths = [
+        folder / f"banana-{thread}-{reply.turn_number}-{index}.{image.extension}"
+        for index, image in enumerate(reply.images, 1)
+    ]
+    _write(paths, reply.images)
+    return paths
+
+
 async def run_imagine(engine: Engine, args: ImagineArgs) -> int:
     """One turn; prints the path(s) and the model's text; returns the exit code."""
     thread = args.thread or datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+    written: list[Path] = []
+
+    async def deliver(reply: Reply) -> None:
+        paths = output_paths(reply, thread=thread, output=args.output)
+        try:
+            _write(paths, reply.images)
+        except OSError as exc:
+            rescued = _rescue(reply, thread)
+            raise BadArgument(
+                f"cannot write the image to {paths[0]} ({exc.strerror}); "
+                f"it was saved as {', '.join(map(str, rescued))} instead"
+            ) from None
+        written.extend(paths)
+
     try:
+        check_arguments(args)
         request = Request(
             key=ThreadKey("cli", "local", "cli", thread),
             user="local",
@@ -131,19 +171,15 @@ async def run_imagine(engine: Engine, args: ImagineArgs) -> int:
             ratio=args.aspect,
             model=args.model,
         )
-        if args.thread:
-            reply = await engine.refine(request)
-        else:
-            reply = await engine.imagine(request)
-        paths = output_paths(reply, thread=thread, output=args.output)
-        _write(paths, reply.images)
+        call = engine.refine if args.thread else engine.imagine
+        reply = await call(request, deliver=deliver)
     except BotError as exc:
         print(f"error: {_one_line(exc.user_message)}", file=sys.stderr)
         return exc.exit_code
     except OSError as exc:
-        print(f"error: cannot write the image: {exc.strerror}", file=sys.stderr)
+        print(f"error: cannot write the image anywhere: {exc.strerror}", file=sys.stderr)
         return EXIT_USAGE
-    for path in paths:
+    for path in written:
         print(path)
     if reply.text:
         print(reply.text)

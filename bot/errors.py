@@ -8,7 +8,8 @@ BotError                      user_message, exit_code
 │   ├── TooManyImages
 │   ├── UnsupportedOption     unknown ratio, mime type or size for the model
 │   ├── InvalidRequest        the upstream answered 400 for another reason
-│   └── NothingToRefine       the thread, turn or its image is gone (or pruned)
+│   ├── NothingToRefine       the thread, turn or its image is gone (or pruned)
+│   └── BadArgument           a terminal argument that cannot work (thread name, OUT)
 ├── AccountError              (3) configuration or account problem
 │   ├── ConfigError           a setting is missing or invalid
 │   ├── AuthError             the API key was refused
@@ -116,6 +117,10 @@ class InvalidRequest(InputError):
 
 class NothingToRefine(InputError):
     default_message = "There is no image to refine here any more. Start a new one with /imagine."
+
+
+class BadArgument(InputError):
+    default_message = "One of the command's arguments cannot be used."
 
 
 # -- account and configuration ----------------------------------------------

@@ -150,6 +150,11 @@ def migrate(db: sqlite3.Connection, *, path: Path) -> int:
             f"of the bot (this one knows up to version {SCHEMA_VERSION}). Upgrade the bot or "
             "point DATABASE_URL at another database."
         )
+    if version == 0 and db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+        raise ConfigError(
+            f"The database {path} holds another program's tables, not the bot's. Point "
+            "DATABASE_URL at a new file; the bot creates it."
+        )
     for number in range(version + 1, SCHEMA_VERSION + 1):
         _apply(db, number, MIGRATIONS[number - 1])
         logger.info("database %s migrated to schema version %s", path, number)

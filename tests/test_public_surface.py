@@ -11,7 +11,7 @@ SURFACES: dict[str, set[str]] = {
     "bot.engine": {
         "AccessPolicy", "Deliver", "ELSEWHERE", "Engine", "EngineOptions", "GONE", "INTERRUPTED",
         "JobCounter", "JobGate", "JobObserver", "PRUNED", "QueueCallback", "UsageReport",
-        "UsageSource", "UserLimits", "price_table", "usage_report", "visible",
+        "UsageSource", "UserLimits", "clean_prompt", "price_table", "usage_report", "visible",
     },
     "bot.upstream": {
         "Api", "Content", "Generation", "GenerationRequest", "GptProtoClient", "ImageGenerator",

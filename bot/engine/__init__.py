@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.engine.access import AccessPolicy
 from bot.engine.admission import JobCounter, JobGate, QueueCallback, UserLimits
-from bot.engine.engine import Engine, EngineOptions, visible
+from bot.engine.engine import Engine, EngineOptions, clean_prompt, visible
 from bot.engine.places import ELSEWHERE, PRUNED
 from bot.engine.turns import GONE, INTERRUPTED, Deliver, JobObserver
 from bot.engine.usage import UsageReport, UsageSource, price_table, usage_report
@@ -25,6 +25,7 @@ __all__ = [
     "UsageReport",
     "UsageSource",
     "UserLimits",
+    "clean_prompt",
     "price_table",
     "usage_report",
     "visible",

@@ -19,9 +19,18 @@ from bot.models import Image, Reply, Request, Thread, ThreadKey, Turn
 from bot.upstream import Api, GenerationRequest, ImageGenerator, capabilities, check_request
 from storage.base import Store
 
-__all__ = ["Engine", "EngineOptions", "visible"]
+__all__ = ["Engine", "EngineOptions", "clean_prompt", "visible"]
 
 logger = logging.getLogger(__name__)
+
+
+def clean_prompt(text: str) -> str:
+    """The prompt as it is sent: no control characters, no unpaired surrogates, trimmed."""
+    # Terminal escapes and NULs mean nothing to the model; a lone surrogate (from a broken
+    # client or argv) cannot even be encoded as UTF-8 for the request.
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    kept = (c for c in text if c in "\n\t" or unicodedata.category(c) not in ("Cc", "Cs"))
+    return "".join(kept).strip()
 
 
 def visible(text: str) -> bool:
@@ -127,7 +136,7 @@ class Engine:
             thread_id=thread.id,
             key=request.key,
             user=request.user,
-            prompt=request.text.strip(),
+            prompt=clean_prompt(request.text),
             ratio=request.ratio or self._options.default_ratio,
             model=model,
             attachments=images,
@@ -150,7 +159,7 @@ class Engine:
             thread_id=parent.thread_id,
             key=request.key,
             user=request.user,
-            prompt=request.text.strip(),
+            prompt=clean_prompt(request.text),
             ratio=request.ratio or parent.ratio,
             model=model,
             attachments=images,

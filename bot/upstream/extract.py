@@ -145,6 +145,7 @@ def _read_gemini(payload: Mapping[str, Any]) -> Answer:
     if not isinstance(parts, list):
         parts = []
     images: list[Image] = []
+    urls: list[str] = []
     texts: list[str] = []
     stored: list[Any] = []
     for part in parts:
@@ -157,16 +158,28 @@ def _read_gemini(payload: Mapping[str, Any]) -> Answer:
             image = decode_image(inline.get("data"), declared)
             images.append(image)
             stored.append(reference_part(part, image))
+        elif isinstance(part.get("text"), str):
+            texts.append(_text_part(part, images, urls, stored))
         else:
             stored.append(part)
-            if isinstance(part.get("text"), str):
-                texts.append(part["text"])
     return Answer(
         images=tuple(images),
+        image_urls=tuple(urls),
         text=_join(texts),
         parts=tuple(stored),
         finish_reason=str(reason).upper() if reason else None,
     )
+
+
+def _text_part(
+    part: Mapping[str, Any], images: list[Image], urls: list[str], stored: list[Any]
+) -> str:
+    """A text part's words; an image hidden in it as markdown is taken out as an image."""
+    found: list[Any] = []
+    text = _strip_markdown_images(part["text"], images, urls, found)
+    stored.append({**part, "text": text} if found else part)
+    stored.extend(found)
+    return text
 
 
 def _read_image_list(items: list[Any]) -> Answer:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from bot.engine import AccessPolicy
 from bot.errors import AccessDenied
-from tests.fakes.gptproto import FakeGptProto
-from tests.support.engine import engine_on, request
+from tests.support.engine import fast_engine, request
 
 
 def _ids(*values: str) -> frozenset[str]:
@@ -75,9 +72,9 @@ def test_refusals_are_user_facing_sentences() -> None:
     assert refused.value.exit_code == 5
 
 
-async def test_the_engine_refuses_before_any_upstream_call(tmp_path: Path) -> None:
+async def test_the_engine_refuses_before_any_upstream_call() -> None:
     policy = AccessPolicy(allowed_channels=_ids("CART"), blocked_users=_ids("UMAL"))
-    async with FakeGptProto() as fake, engine_on(fake, tmp_path, access=policy) as (engine, store):
+    async with fast_engine(access=policy) as (engine, store, generator):
         with pytest.raises(AccessDenied):
             await engine.imagine(request("t1", channel="COTHER"))
         with pytest.raises(AccessDenied):
@@ -87,5 +84,5 @@ async def test_the_engine_refuses_before_any_upstream_call(tmp_path: Path) -> No
             await engine.reroll(reply.turn.id, user="UMAL")
         with pytest.raises(AccessDenied):
             await engine.refine(request("t3", "bluer", user="UMAL", channel="CART"))
-        assert len(fake.generations) == 1
+        assert len(generator.calls) == 1
         assert await store.get_thread(request("t1", channel="COTHER").key) is None

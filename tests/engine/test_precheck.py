@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from bot.engine import ELSEWHERE, AccessPolicy, visible
+from bot.engine import ELSEWHERE, AccessPolicy, clean_prompt, visible
 from bot.errors import (
     AccessDenied,
     EmptyPrompt,
@@ -135,3 +135,16 @@ async def test_each_refusal_is_counted_once_by_its_reason() -> None:
         with pytest.raises(NothingToRefine):
             await engine.reroll(999, user="UALICE")
     assert refusals.reasons == ["access", "input", "rate_limit", "input"]
+
+
+def test_a_prompt_loses_its_control_characters_and_broken_surrogates() -> None:
+    assert clean_prompt("  \x1b[31mred\x1b[0m fox\x00 \ud800 moon\n\tsky  ") == (
+        "[31mred[0m fox ? moon\n\tsky"
+    )
+
+
+async def test_a_hostile_prompt_reaches_the_model_cleaned_and_never_crashes() -> None:
+    async with fast_engine() as (engine, _, generator):
+        reply = await engine.imagine(request("t1", "a fox\x00\x07 \udcff in snow"))
+    assert generator.calls[0].texts == ["a fox ? in snow"]
+    assert reply.turn.prompt == "a fox ? in snow"

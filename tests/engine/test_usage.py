@@ -1,17 +1,15 @@
-"""Usage reports after known jobs: the caller's numbers, and the workspace's for admins."""
+"""Usage reports after known jobs (on the in-process fakes): the caller's, and the workspace's."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
-from pathlib import Path
 
 import pytest
 
 from bot.engine import AccessPolicy, Engine, UsageReport, price_table, usage_report
 from bot.models import Reply, Usage, UsageTotals
 from bot.upstream import MODELS
-from tests.fakes.gptproto import FakeGptProto
-from tests.support.engine import engine_on, request
+from tests.support.engine import fast_engine, request
 from tests.support.store import Clock
 
 PRICE = MODELS["gemini-2.5-flash-image"].price_per_image_usd
@@ -75,12 +73,9 @@ def clock() -> Clock:
 
 
 async def _report(
-    tmp_path: Path, clock: Clock, *, admins: frozenset[str] = frozenset(), **kwargs: bool
+    clock: Clock, *, admins: frozenset[str] = frozenset(), **kwargs: bool
 ) -> tuple[UsageReport, _History]:
-    async with (
-        FakeGptProto() as fake,
-        engine_on(fake, tmp_path, clock=clock, access=AccessPolicy(admins=admins)) as (engine, _),
-    ):
+    async with fast_engine(clock=clock, access=AccessPolicy(admins=admins)) as (engine, _, _gen):
         history = _History(engine, clock)
         await history.make()
         report = await engine.usage_report(
@@ -90,9 +85,9 @@ async def _report(
 
 
 async def test_a_user_sees_their_images_and_tokens_today_and_over_30_days(
-    tmp_path: Path, clock: Clock
+    clock: Clock,
 ) -> None:
-    report, history = await _report(tmp_path, clock)
+    report, history = await _report(clock)
     _matches(report.mine.today, history.mine_today)
     _matches(report.mine.last_30_days, history.mine_month)
     assert report.workspace is None
@@ -104,9 +99,9 @@ async def test_a_user_sees_their_images_and_tokens_today_and_over_30_days(
 
 
 async def test_an_admin_from_the_settings_sees_the_workspace_totals_and_cost(
-    tmp_path: Path, clock: Clock
+    clock: Clock,
 ) -> None:
-    report, history = await _report(tmp_path, clock, admins=frozenset({"UALICE"}))
+    report, history = await _report(clock, admins=frozenset({"UALICE"}))
     assert report.workspace is not None
     _matches(report.workspace.today, history.workspace_today)
     _matches(report.workspace.last_30_days, history.workspace_month)
@@ -115,8 +110,8 @@ async def test_an_admin_from_the_settings_sees_the_workspace_totals_and_cost(
     assert f"${images_month * PRICE:.2f} over 30 days" in report.render()
 
 
-async def test_a_platform_admin_flag_is_enough(tmp_path: Path, clock: Clock) -> None:
-    report, history = await _report(tmp_path, clock, platform_admin=True)
+async def test_a_platform_admin_flag_is_enough(clock: Clock) -> None:
+    report, history = await _report(clock, platform_admin=True)
     assert report.workspace is not None
     _matches(report.workspace.today, history.workspace_today)
 

@@ -102,6 +102,22 @@ async def test_a_file_that_is_not_a_database_is_a_config_error(db_path: Path) ->
         await SqliteStore(db_path).open()
 
 
+async def test_another_programs_database_is_refused_and_left_alone(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+
+    def foreign() -> None:
+        with sqlite3.connect(db_path) as db:
+            db.execute("CREATE TABLE threads (forum TEXT)")
+            db.execute("INSERT INTO threads VALUES ('not ours')")
+
+    await asyncio.to_thread(foreign)
+    with pytest.raises(ConfigError, match="another program's tables"):
+        await SqliteStore(db_path).open()
+    with sqlite3.connect(db_path) as db:
+        assert db.execute("SELECT forum FROM threads").fetchall() == [("not ours",)]
+        assert db.execute("PRAGMA user_version").fetchone() == (0,)
+
+
 async def test_each_migration_is_applied_whole_or_not_at_all(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -80,9 +80,10 @@ async def fast_engine(
     per_minute: int = 0,
     store: Store | None = None,
     observer: JobObserver | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> AsyncIterator[tuple[Engine, Store, FakeGenerator]]:
     """An engine on the in-memory store and the in-process generator: no HTTP, no disk."""
-    store = store or MemoryStore()
+    store = store or (MemoryStore(clock=clock) if clock else MemoryStore())
     await store.open()
     generator = FakeGenerator()
     engine = Engine(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 from collections.abc import AsyncIterator
@@ -139,3 +140,19 @@ async def test_images_endpoint_passes_gemini_refusals_through(
 
     with pytest.raises(TextOnly):
         await images.generate(ask())
+
+
+async def test_an_image_hidden_in_a_gemini_text_part_is_an_image_not_text(
+    fake: FakeGptProto, client: GptProtoClient
+) -> None:
+    picture = make_image(7, (64, 48))
+    encoded = base64.b64encode(picture).decode()
+    parts = [{"text": f"Here it is: ![result](data:image/png;base64,{encoded}) enjoy"}]
+    body = {"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP"}]}
+    fake.queue(Outcome.raw(200, json.dumps(body).encode()))
+
+    generation = await client.generate(ask())
+
+    assert [image.data for image in generation.images] == [picture]
+    assert generation.text == "Here it is:  enjoy"
+    assert encoded not in generation.parts_json  # stored by hash, not as a second copy

@@ -113,6 +113,9 @@ async def test_input_images_are_sent(fake: FakeGptProto, tmp_path: Path) -> None
         ("four", "at most 3"),
         ("ratio", "invalid choice"),
         ("empty", "prompt is empty"),
+        ("invisible", "prompt is empty"),
+        ("thread", "--thread"),
+        ("directory", "that is a directory"),
     ],
 )
 async def test_bad_usage_or_input_exits_2(
@@ -127,6 +130,9 @@ async def test_bad_usage_or_input_exits_2(
         "four": ["edit", *[arg for _ in range(4) for arg in ("-i", str(photo))]],
         "ratio": ["wide", "--aspect", "7:3"],
         "empty": ["  "],
+        "invisible": ["\u200b\u200b"],
+        "thread": ["a fox", "--thread", "../../escape"],
+        "directory": ["a fox", "-o", str(tmp_path)],
     }[case]
     run = await imagine(fake, tmp_path, *args)
     assert run.code == 2
@@ -196,3 +202,25 @@ async def test_upstream_trouble_exits_5(
     run = await imagine(fake, tmp_path, "a fox", env=env)
     assert run.code == 5
     assert said in _one_error_line(run)
+
+
+async def test_an_image_that_cannot_be_written_is_saved_elsewhere_and_said_where(
+    fake: FakeGptProto, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file where a folder should be")
+    rescue = tmp_path / "rescue"
+    rescue.mkdir()
+    run = await imagine(
+        fake, tmp_path, "a fox", "--thread", "foxes", "-o", str(blocker / "fox.png"),
+        env={"TMPDIR": str(rescue)},
+    )  # fmt: skip
+    assert run.code == 2
+    line = _one_error_line(run)
+    [saved] = list(rescue.iterdir())
+    assert "cannot write the image" in line and str(saved) in line
+    assert saved.read_bytes() == fake.generations[0].produced[0]  # the paid-for image, whole
+    # It was not delivered where asked, so the thread's next turn does not continue from it.
+    again = await imagine(fake, tmp_path, "make it night", "--thread", "foxes", "-o", "n.png")
+    assert again.code == 0
+    assert fake.generations[1].input_images() == []
