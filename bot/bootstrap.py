@@ -13,25 +13,20 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
-
-from prometheus_client import CollectorRegistry
+from typing import TYPE_CHECKING
 
 from adapters.cli import ImagineArgs, run_imagine
 from bot.config import Settings
 from bot.engine import AccessPolicy, Engine, EngineOptions, JobGate, JobObserver, UserLimits
 from bot.errors import BotError, ConfigError
 from bot.ops import (
-    Adapter,
     Finding,
     Health,
-    Metrics,
     RedactSecrets,
     Retention,
     Role,
     RunPlan,
-    Service,
     UpstreamTracker,
-    WebServer,
     configure_logging,
     make_client,
     offline_findings,
@@ -43,6 +38,11 @@ from bot.ops import (
 from bot.upstream import GptProtoClient, ImageGenerator, UpstreamObserver
 from storage.base import Store
 from storage.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    # The server side (aiohttp's server, prometheus_client) is imported where a server is
+    # built, so the terminal's `imagine` and `check` start without it.
+    from bot.ops import Adapter, Metrics, Service, WebServer
 
 logger = logging.getLogger(__name__)
 
@@ -168,6 +168,8 @@ def build_service(
     plan: RunPlan | None = None,
 ) -> Service:
     """The service: engine, adapters, web server, health and retention under one lifecycle."""
+    from bot.ops import Service, WebServer
+
     metrics.watch_gate(engine.gate)
     upstream = UpstreamTracker()
     metrics.watch_upstream(upstream)
@@ -198,6 +200,10 @@ def build_service(
 async def serve(settings: Settings, *, role: Role = Role.ALL) -> int:
     """Run the service for a role until SIGTERM or SIGINT; returns the exit code."""
     plan = plan_run(settings, role=role)
+    from prometheus_client import CollectorRegistry
+
+    from bot.ops import Metrics
+
     metrics = Metrics(CollectorRegistry())
     logger.info("starting (role %s): %s", role.value, ", ".join(plan.platforms))
     async with AsyncExitStack() as stack:

@@ -107,8 +107,7 @@ class TooManyImages(InputError):
         super().__init__(message)
 
 
-class UnsupportedOption(InputError):
-    pass
+class UnsupportedOption(InputError): ...
 
 
 class InvalidRequest(InputError):
@@ -229,8 +228,7 @@ class RateLimited(UpstreamError):
         super().__init__(f"The image service is busy (rate limited). Please try again{when}.")
 
 
-class Unavailable(UpstreamError):
-    pass
+class Unavailable(UpstreamError): ...
 
 
 class UpstreamTimeout(UpstreamError):
@@ -244,20 +242,13 @@ class UnreadableResponse(UpstreamError):
     )
 
 
-def _in_bytes(size: int) -> str:
-    """A short human size: '67 MB', '64 kB'."""
-    if size >= 1_000_000:
-        return f"{size / 1_000_000:,.0f} MB"
-    return f"{max(1, round(size / 1000))} kB"
-
-
 class AnswerTooLarge(UnreadableResponse):
     def __init__(self, *, limit: int, read: int = 0) -> None:
-        self.limit = limit
-        self.read = read
+        self.limit, self.read = limit, read
+        size = f"{limit / 1e6:,.0f} MB" if limit >= 1e6 else f"{max(1, round(limit / 1e3))} kB"
         super().__init__(
-            f"The image service sent an answer over {_in_bytes(limit)}, which is more than "
-            "any image needs; nothing was kept."
+            f"The image service sent an answer over {size}, which is more than any image "
+            "needs; nothing was kept."
         )
 
 
