@@ -15,8 +15,10 @@ import yarl
 from discord import app_commands
 
 from adapters.common import Clock, excerpt
+from adapters.discord.buttons import Buttons
 from adapters.discord.client import BananaClient, ResultButton
 from adapters.discord.context import PLATFORM, Services
+from adapters.discord.files import Downloads
 from adapters.discord.interactions import (
     ImagineOptions,
     Interactions,
@@ -24,6 +26,7 @@ from adapters.discord.interactions import (
     add_usage_command,
 )
 from adapters.discord.messages import Messages
+from adapters.discord.text import only, without_previews
 from bot.config import Settings
 from bot.engine import Engine
 from bot.errors import ConfigError, Unavailable
@@ -54,14 +57,17 @@ class DiscordAdapter:
         ready_timeout: float = 60.0,
         guild_ready_timeout: float = 2.0,
         drain_timeout: float = 5.0,
+        check_budget: float = 2.0,
     ) -> None:
         self._engine = engine
         self._settings = settings
         self._services = Services(
             engine=engine,
+            downloads=Downloads(),
             max_download_bytes=int(settings.max_download_mb * 1024 * 1024),
             progress_interval=progress_interval,
             clock=clock,
+            check_budget=check_budget,
         )
         self._ready_timeout = ready_timeout
         self._guild_ready_timeout = guild_ready_timeout
@@ -69,6 +75,7 @@ class DiscordAdapter:
         self._client: BananaClient | None = None
         self._connection: asyncio.Task[None] | None = None
         self._interactions = Interactions(self._services)
+        self._buttons = Buttons(self._services)
         self._messages: Messages | None = None
         self._in_flight: set[asyncio.Task[object]] = set()
         self._saved_endpoints: tuple[str, yarl.URL] | None = None
@@ -171,6 +178,7 @@ class DiscordAdapter:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await self._connection
         self._client = self._connection = None
+        await self._services.downloads.close()
         self._restore_endpoints()
 
     def describe(self) -> str:
@@ -235,13 +243,17 @@ class DiscordAdapter:
 
     async def on_button(self, interaction: discord.Interaction, action: str, turn_id: int) -> None:
         async with self._tracked(f"{action} button on turn {turn_id}"):
-            await self._interactions.button(interaction, action, turn_id)
+            await self._buttons.click(interaction, action, turn_id)
 
     async def on_refine_submit(
-        self, interaction: discord.Interaction, turn_id: int, instruction: str
+        self, interaction: discord.Interaction, turn_id: int, message_id: int | None, text: str
     ) -> None:
         async with self._tracked(f"refine of turn {turn_id}"):
-            await self._interactions.refine_submit(interaction, turn_id, instruction)
+            await self._buttons.refine_submit(interaction, turn_id, message_id, text)
+
+    async def on_malformed(self, interaction: discord.Interaction, custom_id: str) -> None:
+        async with self._tracked(f"interaction {interaction.id}"):
+            await self._buttons.malformed(interaction, custom_id)
 
     # -- after a restart ---------------------------------------------------------------------
 
@@ -253,11 +265,10 @@ class DiscordAdapter:
         for turn, key in turns:
             if key.platform != PLATFORM:
                 continue
-            text = INTERRUPTED.format(user=turn.user, prompt=f"“{excerpt(turn.prompt)}”")
+            prompt = without_previews(excerpt(turn.prompt))
+            text = INTERRUPTED.format(user=turn.user, prompt=f"“{prompt}”")
             try:
-                only_them = discord.AllowedMentions(
-                    everyone=False, roles=False, users=[discord.Object(int(turn.user))]
-                )
+                only_them = only(discord.Object(int(turn.user)))
                 await _channel_for(client, key).send(text, allowed_mentions=only_them)
             except (discord.HTTPException, ValueError) as exc:
                 logger.warning("could not tell user %s about turn %s: %s", turn.user, turn.id, exc)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any, Protocol, cast
 
 import discord
 
 ACTIONS = ("reroll", "refine", "delete")
-MODAL_ID = re.compile(r"banana:refine-modal:(?P<turn>[0-9]+)")
+# Ids are bounded to 18 digits so that every id that matches fits the store's 64-bit integers.
+BUTTON_TEMPLATE = r"banana:(?P<action>reroll|refine|delete):(?P<turn>[0-9]{1,18})"
+# The modal carries the message its button was on, to check the turn against it again.
+MODAL_ID = re.compile(r"banana:refine-modal:(?P<turn>[0-9]{1,18})(?::(?P<message>[0-9]{1,20}))?")
+BUTTON_ID = re.compile(BUTTON_TEMPLATE)
 INSTRUCTION_ID = "instruction"
 
 
@@ -22,8 +27,10 @@ class Handlers(Protocol):
     ) -> None: ...
 
     async def on_refine_submit(
-        self, interaction: discord.Interaction, turn_id: int, instruction: str
+        self, interaction: discord.Interaction, turn_id: int, message_id: int | None, text: str
     ) -> None: ...
+
+    async def on_malformed(self, interaction: discord.Interaction, custom_id: str) -> None: ...
 
 
 def intents() -> discord.Intents:
@@ -51,15 +58,48 @@ class BananaClient(discord.Client):
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         # Refine modals are matched by custom_id here, not through discord.py's modal store,
         # so a modal opened before a restart still works when it is submitted after it.
+        # Result buttons reach ResultButton; a custom_id that matches nothing of the bot's is
+        # answered here, or the user would see only "This interaction failed".
+        data = cast(dict[str, Any], interaction.data or {})
+        custom_id = str(data.get("custom_id", ""))
+        if interaction.type is discord.InteractionType.component:
+            if not _reaches_result_button(interaction, data, custom_id):
+                await self.handlers.on_malformed(interaction, custom_id)
+            return
         if interaction.type is not discord.InteractionType.modal_submit:
             return
-        data = cast(dict[str, Any], interaction.data or {})
-        match = MODAL_ID.fullmatch(str(data.get("custom_id", "")))
+        match = MODAL_ID.fullmatch(custom_id)
         if match is None:
+            await self.handlers.on_malformed(interaction, custom_id)
             return
-        components = list(data.get("components", []))
-        instruction = _submitted_value(components, INSTRUCTION_ID) or ""
-        await self.handlers.on_refine_submit(interaction, int(match["turn"]), instruction)
+        text = _submitted_value(list(data.get("components", [])), INSTRUCTION_ID) or ""
+        message = int(match["message"]) if match["message"] else None
+        await self.handlers.on_refine_submit(interaction, int(match["turn"]), message, text)
+
+
+def _reaches_result_button(
+    interaction: discord.Interaction, data: dict[str, Any], custom_id: str
+) -> bool:
+    """Whether discord.py hands the click to ResultButton: a button of ours, on its message.
+
+    discord.py drops, without an answer, a click whose custom_id is not on the message.
+    """
+    message = interaction.message
+    if BUTTON_ID.fullmatch(custom_id) is None or message is None:
+        return False
+    button = discord.ComponentType.button.value
+    return data.get("component_type") == button and custom_id in _custom_ids(message.components)
+
+
+def _custom_ids(components: Sequence[Any]) -> set[str]:
+    """Every custom_id in a message's components, rows and containers included."""
+    found: set[str] = set()
+    for component in components:
+        custom_id = getattr(component, "custom_id", None)
+        if custom_id:
+            found.add(str(custom_id))
+        found |= _custom_ids(list(getattr(component, "children", None) or ()))
+    return found
 
 
 def _submitted_value(components: list[Any], custom_id: str) -> str | None:
@@ -85,7 +125,7 @@ _LOOK: dict[str, tuple[str, discord.ButtonStyle, str]] = {
 
 class ResultButton(
     discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
-    template=r"banana:(?P<action>reroll|refine|delete):(?P<turn>[0-9]+)",
+    template=BUTTON_TEMPLATE,
 ):
     """Re-roll / Refine / Delete on a result; the custom_id carries the action and the turn id."""
 
@@ -133,5 +173,7 @@ class RefineModal(discord.ui.Modal):
         max_length=2000,
     )
 
-    def __init__(self, turn_id: int) -> None:
-        super().__init__(title="Refine this image", custom_id=f"banana:refine-modal:{turn_id}")
+    def __init__(self, turn_id: int, *, message_id: int) -> None:
+        super().__init__(
+            title="Refine this image", custom_id=f"banana:refine-modal:{turn_id}:{message_id}"
+        )

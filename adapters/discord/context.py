@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import discord
 
 from adapters import common
 from adapters.common import Clock, Delivered, Job, Outlet
+from adapters.discord.delivery import InteractionOutlet
+from adapters.discord.files import Downloads
+from adapters.discord.text import NO_MENTIONS
 from bot.engine import Engine
-from bot.errors import ImageTooLarge, InputError, NotAnImage
-from bot.models import Attachment, ThreadKey
+from bot.models import ThreadKey
 
 logger = logging.getLogger(__name__)
 
@@ -27,9 +28,11 @@ class Services:
     """The engine and the knobs the handlers need."""
 
     engine: Engine
+    downloads: Downloads
     max_download_bytes: int
     progress_interval: float
     clock: Clock
+    check_budget: float  # seconds the checks may take before an interaction is deferred anyway
 
 
 def parent_channel_id(channel: object) -> int:
@@ -53,6 +56,40 @@ def conversation_key(message: discord.Message) -> ThreadKey:
     return ThreadKey(PLATFORM, str(message.guild.id), str(parent_channel_id(channel)), str(thread))
 
 
+def fresh_key(interaction: discord.Interaction) -> ThreadKey:
+    """Where a new picture asked for by an interaction starts."""
+    if interaction.guild_id is None:
+        return dm_key(interaction.channel_id or 0)
+    channel = parent_channel_id(interaction.channel) or interaction.channel_id or 0
+    return ThreadKey(PLATFORM, str(interaction.guild_id), str(channel), str(interaction.id))
+
+
+def source_key(interaction: discord.Interaction) -> ThreadKey:
+    """The conversation of the message a button was pressed on."""
+    if interaction.message is not None:
+        return conversation_key(interaction.message)
+    return fresh_key(interaction)
+
+
+def messageable(channel: object) -> discord.abc.Messageable | None:
+    """The channel, when the bot can post in it."""
+    return channel if isinstance(channel, discord.abc.Messageable) else None
+
+
+def interaction_outlet(
+    services: Services,
+    interaction: discord.Interaction,
+    *,
+    post_to: discord.abc.Messageable | None = None,
+) -> InteractionOutlet:
+    return InteractionOutlet(
+        interaction,
+        interval=services.progress_interval,
+        clock=services.clock,
+        post_to=post_to,
+    )
+
+
 def roles_of(user: discord.User | discord.Member) -> tuple[str, ...]:
     if isinstance(user, discord.Member):
         return tuple(str(role.id) for role in user.roles if not role.is_default())
@@ -62,37 +99,6 @@ def roles_of(user: discord.User | discord.Member) -> tuple[str, ...]:
 def thread_name(prompt: str) -> str:
     name = _SPACES.sub(" ", prompt).strip() or "Image"
     return name if len(name) <= 100 else name[:99].rstrip() + "…"
-
-
-async def read_attachments(
-    attachments: Sequence[discord.Attachment], *, limit_bytes: int
-) -> tuple[Attachment, ...]:
-    """Check type and size of every attachment before downloading any of them."""
-    for attachment in attachments:
-        kind = attachment.content_type
-        if kind is not None and not kind.startswith("image/"):
-            raise NotAnImage(attachment.filename, f"it is {kind.split(';')[0]}")
-        if attachment.size > limit_bytes:
-            raise ImageTooLarge(
-                attachment.filename,
-                f"{_megabytes(attachment.size)} while the limit is {_megabytes(limit_bytes)}",
-            )
-    downloaded = []
-    for attachment in attachments:
-        try:
-            data = await attachment.read()
-        except discord.HTTPException as exc:
-            logger.warning("download of attachment %s failed: %s", attachment.id, exc)
-            raise InputError(
-                f"I could not download '{attachment.filename}' from Discord. "
-                "Please attach it again."
-            ) from None
-        downloaded.append(Attachment(data=data, name=attachment.filename))
-    return tuple(downloaded)
-
-
-def _megabytes(size: int) -> str:
-    return f"{size / 1_000_000:.1f} MB"
 
 
 async def run_job(
@@ -134,6 +140,6 @@ async def start_thread(
     key = ThreadKey(PLATFORM, str(channel.guild.id), str(channel.id), str(thread.id))
     await services.engine.link_thread(delivered.reply.turn.id, key=key)
     try:
-        await thread.send(THREAD_HINT)
+        await thread.send(THREAD_HINT, allowed_mentions=NO_MENTIONS)
     except discord.HTTPException as exc:
         logger.info("could not post the hint in thread %s: %s", thread.id, exc)

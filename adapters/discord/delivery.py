@@ -14,24 +14,25 @@ import discord
 from adapters.common import Clock
 from adapters.discord.client import result_view
 from adapters.discord.progress import QueueNotice
+from adapters.discord.text import MAX_CONTENT, NO_MENTIONS, fit, say, without_previews
 from bot.models import Reply
 
 logger = logging.getLogger(__name__)
 
-MAX_CONTENT = 2000
 MAX_FILES = 10
 TYPING_EVERY = 8.0  # Discord shows "is typing" for about 10 s per call
-NO_MENTIONS = discord.AllowedMentions.none()
+SHORTENED = "-# The model wrote more than fits in one message; this is the start of it."
 
 
 def result_content(reply: Reply) -> str:
-    """The model's words (cut to fit) and a footer: ratio, model, turn number."""
+    """The model's words (links not unfurled, cut to fit) and a footer: ratio, model, turn."""
     turn = reply.turn
     footer = f"-# {turn.ratio or 'auto ratio'} · {turn.model} · turn {turn.number}"
-    text = reply.text.strip()
+    text = without_previews(reply.text.strip())
     room = MAX_CONTENT - len(footer) - 1
     if len(text) > room:
-        text = text[: room - 1].rstrip() + "…"
+        footer = f"{SHORTENED}\n{footer}"
+        text = fit(text, room - len(SHORTENED) - 1)
     return f"{text}\n{footer}" if text else footer
 
 
@@ -90,7 +91,7 @@ class InteractionOutlet(_Outlet):
         return contextlib.nullcontext()
 
     async def _show(self, text: str) -> None:
-        await self._interaction.edit_original_response(content=text)
+        await self._interaction.edit_original_response(content=text, allowed_mentions=NO_MENTIONS)
 
     async def deliver(self, reply: Reply) -> discord.Message:
         await self._notice.close()
@@ -98,23 +99,29 @@ class InteractionOutlet(_Outlet):
         view = result_view(reply.turn.id)
         if self._post_to is None:
             return await self._interaction.edit_original_response(
-                content=content, attachments=files, view=view
+                content=content, attachments=files, view=view, allowed_mentions=NO_MENTIONS
             )
-        message = await self._post_to.send(content, files=files, view=view)
-        await self._interaction.edit_original_response(content=f"Here it is: {message.jump_url}")
+        message = await self._post_to.send(
+            content, files=files, view=view, allowed_mentions=NO_MENTIONS
+        )
+        await self._interaction.edit_original_response(
+            content=f"Here it is: {message.jump_url}", allowed_mentions=NO_MENTIONS
+        )
         return message
 
     async def fail(self, text: str) -> None:
         await self._notice.close()
-        interaction = self._interaction
+        interaction, content = self._interaction, say(text)
         try:
             if not interaction.response.is_done():
-                await interaction.response.send_message(text, ephemeral=True)
+                await interaction.response.send_message(
+                    content, ephemeral=True, allowed_mentions=NO_MENTIONS
+                )
                 return
             # The deferred response is public: drop it and tell only the requester.
             with contextlib.suppress(discord.NotFound):
                 await interaction.delete_original_response()
-            await interaction.followup.send(text, ephemeral=True)
+            await interaction.followup.send(content, ephemeral=True, allowed_mentions=NO_MENTIONS)
         except discord.HTTPException:
             logger.exception("could not tell user %s about a failure", interaction.user.id)
 
@@ -150,7 +157,7 @@ class MessageOutlet(_Outlet):
         if self._placeholder is None:
             self._placeholder = await self._reply(text)
         else:
-            await self._placeholder.edit(content=text)
+            await self._placeholder.edit(content=text, allowed_mentions=NO_MENTIONS)
 
     async def deliver(self, reply: Reply) -> discord.Message:
         await self._clear()
@@ -160,7 +167,7 @@ class MessageOutlet(_Outlet):
     async def fail(self, text: str) -> None:
         await self._clear()
         try:
-            await self._reply(text)
+            await self._reply(say(text))
         except discord.HTTPException:
             logger.exception("could not tell user %s about a failure", self._message.author.id)
 

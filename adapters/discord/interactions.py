@@ -1,36 +1,28 @@
-"""/imagine, the result buttons and the refine modal."""
+"""/imagine and /usage: their registration and their answers."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import discord
 from discord import app_commands
 
-from adapters.discord.client import RefineModal
 from adapters.discord.context import (
     PLATFORM,
     Services,
-    conversation_key,
-    dm_key,
-    parent_channel_id,
-    read_attachments,
+    fresh_key,
+    interaction_outlet,
+    messageable,
     roles_of,
     run_job,
     start_thread,
 )
-from adapters.discord.delivery import InteractionOutlet
+from adapters.discord.guard import acknowledge, admit
+from adapters.discord.text import NO_MENTIONS, say
 from bot.engine import Deliver, QueueCallback
-from bot.errors import NothingToRefine
-from bot.models import Reply, Request, ThreadKey, Turn
+from bot.models import Reply, Request
 from bot.upstream import RATIOS
-
-logger = logging.getLogger(__name__)
-
-GONE = NothingToRefine.default_message
-NOT_YOURS = "Only the person who asked for this image, or a moderator, can delete it."
 
 
 @dataclass(frozen=True)
@@ -83,43 +75,39 @@ def add_usage_command(
 
 
 class Interactions:
-    """Slash command, buttons and modal: always acknowledged within Discord's 3 seconds."""
+    """Slash commands: checked, then acknowledged within Discord's 3 seconds."""
 
     def __init__(self, services: Services) -> None:
         self._services = services
 
-    def _outlet(
-        self, interaction: discord.Interaction, *, post_to: discord.abc.Messageable | None = None
-    ) -> InteractionOutlet:
-        services = self._services
-        return InteractionOutlet(
-            interaction,
-            interval=services.progress_interval,
-            clock=services.clock,
-            post_to=post_to,
-        )
-
     async def imagine(self, interaction: discord.Interaction, options: ImagineOptions) -> None:
-        await interaction.response.defer(thinking=True)
-        engine = self._services.engine
-        limit = min(self._services.max_download_bytes, interaction.filesize_limit)
+        services = self._services
+        request = Request(
+            key=fresh_key(interaction),
+            user=str(interaction.user.id),
+            text=options.prompt,
+            ratio=options.ratio,
+            roles=roles_of(interaction.user),
+        )
+        limit = min(services.max_download_bytes, interaction.filesize_limit)
+        context = f"interaction {interaction.id}"
+        check = admit(services.engine, request, options.images, limit_bytes=limit)
+        budget, what = services.check_budget, f"/imagine {context}"
+        opened = await acknowledge(interaction, check, private=False, budget=budget, what=what)
+        if opened is None:
+            return
 
         async def job(on_queued: QueueCallback, deliver: Deliver) -> Reply:
-            attachments = await read_attachments(options.images, limit_bytes=limit)
-            request = Request(
-                key=_fresh_key(interaction),
-                user=str(interaction.user.id),
-                text=options.prompt,
-                attachments=attachments,
-                ratio=options.ratio,
-                roles=roles_of(interaction.user),
-            )
-            return await engine.imagine(request, on_queued=on_queued, deliver=deliver)
+            attachments = await services.downloads.read_all(options.images, limit_bytes=limit)
+            asked = replace(request, attachments=attachments)
+            return await services.engine.imagine(asked, on_queued=on_queued, deliver=deliver)
 
-        outlet, context = self._outlet(interaction), f"interaction {interaction.id}"
-        delivered = await run_job(self._services, outlet, job, what="/imagine", context=context)
+        # A private deferral cannot become the public result: that goes to the channel.
+        post_to = messageable(interaction.channel) if opened.private else None
+        outlet = interaction_outlet(services, interaction, post_to=post_to)
+        delivered = await run_job(services, outlet, job, what="/imagine", context=context)
         if delivered is not None:
-            await start_thread(self._services, interaction.channel, delivered)
+            await start_thread(services, interaction.channel, delivered)
 
     async def usage(self, interaction: discord.Interaction) -> None:
         """Answer /usage privately; members who can manage the server also see its totals."""
@@ -130,79 +118,6 @@ class Interactions:
             user=str(interaction.user.id),
             platform_admin=interaction.permissions.manage_guild,
         )
-        await interaction.followup.send(report.render(), ephemeral=True)
-
-    async def button(self, interaction: discord.Interaction, action: str, turn_id: int) -> None:
-        if action == "reroll":
-            await self._reroll(interaction, turn_id)
-            return
-        turn = await self._services.engine.get_turn(turn_id)
-        if turn is None or not turn.outputs:
-            await interaction.response.send_message(GONE, ephemeral=True)
-        elif action == "refine":
-            await interaction.response.send_modal(RefineModal(turn_id))
-        elif action == "delete":
-            await self._delete(interaction, turn)
-
-    async def refine_submit(
-        self, interaction: discord.Interaction, turn_id: int, instruction: str
-    ) -> None:
-        thread = _thread_started_from(interaction.message)
-        await interaction.response.defer(thinking=True, ephemeral=thread is not None)
-        request = Request(
-            key=_source_key(interaction),
-            user=str(interaction.user.id),
-            text=instruction,
-            reply_to=turn_id,
-            roles=roles_of(interaction.user),
+        await interaction.followup.send(
+            say(report.render()), ephemeral=True, allowed_mentions=NO_MENTIONS
         )
-
-        async def job(on_queued: QueueCallback, deliver: Deliver) -> Reply:
-            return await self._services.engine.refine(request, on_queued=on_queued, deliver=deliver)
-
-        outlet = self._outlet(interaction, post_to=thread)
-        await run_job(self._services, outlet, job, what="refine", context=f"turn {turn_id}")
-
-    async def _reroll(self, interaction: discord.Interaction, turn_id: int) -> None:
-        thread = _thread_started_from(interaction.message)
-        await interaction.response.defer(thinking=True, ephemeral=thread is not None)
-        user, roles = str(interaction.user.id), roles_of(interaction.user)
-
-        async def job(on_queued: QueueCallback, deliver: Deliver) -> Reply:
-            return await self._services.engine.reroll(
-                turn_id, user=user, roles=roles, on_queued=on_queued, deliver=deliver
-            )
-
-        outlet = self._outlet(interaction, post_to=thread)
-        await run_job(self._services, outlet, job, what="re-roll", context=f"turn {turn_id}")
-
-    async def _delete(self, interaction: discord.Interaction, turn: Turn) -> None:
-        if str(interaction.user.id) != turn.user and not interaction.permissions.manage_messages:
-            await interaction.response.send_message(NOT_YOURS, ephemeral=True)
-            return
-        await interaction.response.defer()
-        try:
-            await interaction.delete_original_response()
-        except discord.NotFound:
-            logger.info("result of turn %s was already deleted", turn.id)
-
-
-def _fresh_key(interaction: discord.Interaction) -> ThreadKey:
-    if interaction.guild_id is None:
-        return dm_key(interaction.channel_id or 0)
-    channel = parent_channel_id(interaction.channel) or interaction.channel_id or 0
-    return ThreadKey(PLATFORM, str(interaction.guild_id), str(channel), str(interaction.id))
-
-
-def _source_key(interaction: discord.Interaction) -> ThreadKey:
-    """The conversation of the message a button was pressed on."""
-    if interaction.message is not None:
-        return conversation_key(interaction.message)
-    return _fresh_key(interaction)
-
-
-def _thread_started_from(message: discord.Message | None) -> discord.Thread | None:
-    """The thread opened from a result, where a new version of it belongs."""
-    if message is None or message.guild is None:
-        return None
-    return message.guild.get_thread(message.id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 
 import discord
 
@@ -13,12 +14,12 @@ from adapters.discord.context import (
     Services,
     dm_key,
     parent_channel_id,
-    read_attachments,
     roles_of,
     run_job,
     start_thread,
 )
 from adapters.discord.delivery import MessageOutlet
+from adapters.discord.guard import admit, refusal_of, refuse_message
 from bot.engine import Deliver, QueueCallback
 from bot.models import Reply, Request, ThreadKey
 
@@ -63,22 +64,28 @@ class Messages:
     ) -> None:
         services = self._services
         author = message.author
+        request = Request(
+            key=route.key,
+            user=str(author.id),
+            text=text,
+            reply_to=route.reply_to,
+            roles=roles_of(author),
+        )
+        limit = services.max_download_bytes
+        check = admit(
+            services.engine, request, message.attachments, refine=not route.fresh, limit_bytes=limit
+        )
+        refusal = await refusal_of(check, what=f"message {message.id}")
+        if refusal is not None:
+            await refuse_message(message, refusal)
+            return
 
         async def job(on_queued: QueueCallback, deliver: Deliver) -> Reply:
-            attachments = await read_attachments(
-                message.attachments, limit_bytes=services.max_download_bytes
-            )
-            request = Request(
-                key=route.key,
-                user=str(author.id),
-                text=text,
-                attachments=attachments,
-                reply_to=route.reply_to,
-                roles=roles_of(author),
-            )
+            attachments = await services.downloads.read_all(message.attachments, limit_bytes=limit)
+            asked = replace(request, attachments=attachments)
             if route.fresh:
-                return await services.engine.imagine(request, on_queued=on_queued, deliver=deliver)
-            return await services.engine.refine(request, on_queued=on_queued, deliver=deliver)
+                return await services.engine.imagine(asked, on_queued=on_queued, deliver=deliver)
+            return await services.engine.refine(asked, on_queued=on_queued, deliver=deliver)
 
         outlet = MessageOutlet(message, interval=services.progress_interval, clock=services.clock)
         delivered = await run_job(services, outlet, job, what="message", context=str(message.id))

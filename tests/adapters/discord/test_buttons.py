@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tests.fakes.discord import payloads as p
-from tests.fakes.discord.harness import DiscordBot
+from tests.fakes.discord.harness import DiscordBot, turn_of
 from tests.fakes.discord.interactions import (
     CHANNEL_MESSAGE,
     DEFERRED_MESSAGE,
@@ -15,19 +15,6 @@ from tests.fakes.discord.interactions import (
     MODAL,
     InteractionRecord,
 )
-
-
-async def _imagined(bot: DiscordBot, prompt: str = "a green owl") -> tuple[dict[str, Any], int]:
-    """A /imagine result with its thread set up, and its turn id."""
-    record = await bot.fake.slash_command("imagine", {"prompt": prompt}, user=bot.world.alice)
-    result = await bot.result_of(record)
-    await bot.thread_of(result)
-    return result, _turn_of(result)
-
-
-def _turn_of(message: dict[str, Any]) -> int:
-    custom_id = message["components"][0]["components"][0]["custom_id"]
-    return int(custom_id.rsplit(":", 1)[1])
 
 
 async def _callback(bot: DiscordBot, record: InteractionRecord) -> Any:
@@ -85,17 +72,17 @@ async def _refined_by_modal(bot: DiscordBot, result: dict[str, Any], turn: int) 
 
 
 async def test_reroll_posts_a_new_version_in_the_thread(bot: DiscordBot) -> None:
-    result, turn = await _imagined(bot)
+    result, turn = await bot.imagined()
     await _rerolled_into_thread(bot, result, turn)
 
 
 async def test_reroll_inside_the_thread_answers_there(bot: DiscordBot) -> None:
     fake, world = bot.fake, bot.world
-    result, _ = await _imagined(bot)
+    result, _ = await bot.imagined()
     thread = world.guild.threads[int(result["id"])]
     refined = await bot.reply_to(await fake.send_message(thread, "bigger", author=world.alice))
 
-    click = await fake.click(refined, f"banana:reroll:{_turn_of(refined)}", user=world.alice)
+    click = await fake.click(refined, f"banana:reroll:{turn_of(refined)}", user=world.alice)
     answer = await _callback(bot, click)
     assert answer["type"] == DEFERRED_MESSAGE and not answer.get("data", {}).get("flags")
     message = await bot.result_of(click)
@@ -105,12 +92,12 @@ async def test_reroll_inside_the_thread_answers_there(bot: DiscordBot) -> None:
 
 
 async def test_refine_button_opens_a_modal_and_refines_that_image(bot: DiscordBot) -> None:
-    result, turn = await _imagined(bot)
+    result, turn = await bot.imagined()
     await _refined_by_modal(bot, result, turn)
 
 
 async def test_delete_by_the_requester_removes_the_result(bot: DiscordBot) -> None:
-    result, turn = await _imagined(bot)
+    result, turn = await bot.imagined()
     click = await bot.fake.click(result, f"banana:delete:{turn}", user=bot.world.alice)
     assert (await _callback(bot, click))["type"] == DEFERRED_UPDATE
     await bot.fake.wait_for(
@@ -120,14 +107,14 @@ async def test_delete_by_the_requester_removes_the_result(bot: DiscordBot) -> No
 
 
 async def test_delete_by_a_moderator_is_allowed(bot: DiscordBot) -> None:
-    result, turn = await _imagined(bot)
+    result, turn = await bot.imagined()
     await bot.fake.click(result, f"banana:delete:{turn}", user=bot.world.mod)
     await bot.fake.wait_for("webhook_message_delete")
     assert int(result["id"]) in bot.world.deleted
 
 
 async def test_delete_by_someone_else_is_refused_privately(bot: DiscordBot) -> None:
-    result, turn = await _imagined(bot)
+    result, turn = await bot.imagined()
     click = await bot.fake.click(result, f"banana:delete:{turn}", user=bot.world.bob)
     answer = await _callback(bot, click)
     assert answer["type"] == CHANNEL_MESSAGE
@@ -137,7 +124,7 @@ async def test_delete_by_someone_else_is_refused_privately(bot: DiscordBot) -> N
 
 
 async def test_buttons_keep_working_after_a_restart(bot: DiscordBot) -> None:
-    result, turn = await _imagined(bot)
+    result, turn = await bot.imagined()
     await bot.restart()
     assert bot.fake.gateway.connected == 1
 
@@ -152,14 +139,9 @@ async def test_buttons_keep_working_after_a_restart(bot: DiscordBot) -> None:
 
 @pytest.mark.parametrize("action", ["reroll", "refine", "delete"])
 async def test_a_button_on_a_pruned_turn_explains_privately(bot: DiscordBot, action: str) -> None:
-    result, turn = await _imagined(bot)
+    result, turn = await bot.imagined()
     assert await bot.prune_everything() == 1
     click = await bot.fake.click(result, f"banana:{action}:{turn}", user=bot.world.alice)
-    answer = await _callback(bot, click)
-    if action == "reroll":
-        text = await bot.ephemeral_reply(click)
-    else:
-        assert answer["type"] == CHANNEL_MESSAGE and answer["data"]["flags"] & p.EPHEMERAL
-        text = answer["data"]["content"]
+    text = await bot.refusal(click)
     assert "no longer stored" in text or "no image to refine" in text
     assert len(bot.upstream.generations) == 1

@@ -34,6 +34,17 @@ async def _imagine_fails(bot: DiscordBot, **attachments: tuple[bytes, str, str |
     return text
 
 
+async def _imagine_refused(bot: DiscordBot, **attachments: tuple[bytes, str, str | None]) -> str:
+    """Run /imagine, expect a private refusal at once, and that nothing public came before it."""
+    record = await bot.fake.slash_command(
+        "imagine", {"prompt": "a tiger"}, user=bot.world.alice, attachments=attachments
+    )
+    text = await bot.refusal(record)
+    assert bot.fake.messages_in(bot.world.general["id"]) == []
+    assert bot.world.deleted == {}, "no public message was posted, so none had to go"
+    return text
+
+
 @pytest.mark.parametrize(
     ("outcome", "words"),
     [
@@ -56,7 +67,7 @@ async def test_upstream_outcomes_are_explained(
 
 
 async def test_a_non_image_attachment_is_refused_before_the_upstream(bot: DiscordBot) -> None:
-    text = await _imagine_fails(bot, image1=(b"just some notes", "notes.txt", "text/plain"))
+    text = await _imagine_refused(bot, image1=(b"just some notes", "notes.txt", "text/plain"))
     assert "'notes.txt' is not an image" in text and "text/plain" in text
     assert bot.upstream.generations == []
     assert bot.fake.of("cdn") == [], "nothing was downloaded"
@@ -67,7 +78,7 @@ async def test_an_attachment_over_the_size_limit_is_refused(bot: DiscordBot) -> 
     noise = io.BytesIO()
     Image.frombytes("RGB", (128, 128), os.urandom(128 * 128 * 3)).save(noise, "PNG")
     assert len(noise.getvalue()) > 0.01 * 1024 * 1024
-    text = await _imagine_fails(bot, image1=(noise.getvalue(), "noise.png", "image/png"))
+    text = await _imagine_refused(bot, image1=(noise.getvalue(), "noise.png", "image/png"))
     assert "too large" in text and "noise.png" in text
     assert bot.upstream.generations == []
 
@@ -94,7 +105,10 @@ async def test_user_rate_limit_says_when_to_come_back(bot: DiscordBot) -> None:
     await bot.restart(user_jobs_per_minute=1)
     first = await bot.fake.slash_command("imagine", {"prompt": "one"}, user=bot.world.alice)
     await bot.result_of(first)
-    text = await _imagine_fails(bot)
+    public_before = bot.fake.messages_in(bot.world.general["id"])
+    second = await bot.fake.slash_command("imagine", {"prompt": "two"}, user=bot.world.alice)
+    text = await bot.refusal(second)
+    assert bot.fake.messages_in(bot.world.general["id"]) == public_before
     assert "please wait" in text and "second" in text
 
 
@@ -171,5 +185,5 @@ async def test_roles_reach_the_access_rules(bot: DiscordBot) -> None:
     allowed = await bot.fake.slash_command("imagine", {"prompt": "ok"}, user=world.alice)
     await bot.result_of(allowed)
     refused = await bot.fake.slash_command("imagine", {"prompt": "no"}, user=world.bob)
-    assert "not on this bot's list" in await bot.ephemeral_reply(refused)
+    assert "not on this bot's list" in await bot.refusal(refused)
     assert len(bot.upstream.generations) == 1

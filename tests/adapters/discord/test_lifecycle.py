@@ -103,7 +103,7 @@ async def test_users_hear_about_jobs_a_crash_interrupted(bot: DiscordBot, tmp_pa
         thread.id,
         parent_id=thread.head_id,
         user=str(world.alice.id),
-        prompt="make it copper",
+        prompt="make it copper like https://example.com/copper",
         ratio=None,
         model="gemini-2.5-flash-image",
         inputs=[],
@@ -115,6 +115,7 @@ async def test_users_hear_about_jobs_a_crash_interrupted(bot: DiscordBot, tmp_pa
         "message_create", lambda call: "restarted" in (call.json or {}).get("content", "")
     )
     assert f"<@{world.alice.id}>" in notice.json["content"]
-    assert "make it copper" in notice.json["content"]
+    assert "make it copper like <https://example.com/copper>" in notice.json["content"]
+    assert world.previews() == []
     mentions = notice.json["allowed_mentions"]
     assert mentions["parse"] == [] and mentions["users"] == [world.alice.id]

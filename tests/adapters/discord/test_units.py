@@ -7,8 +7,9 @@ import time
 
 from adapters.discord.client import INSTRUCTION_ID, _submitted_value
 from adapters.discord.context import thread_name
-from adapters.discord.delivery import MAX_CONTENT, result_content, result_files
+from adapters.discord.delivery import result_content, result_files
 from adapters.discord.progress import QueueNotice
+from adapters.discord.text import MAX_CONTENT, fit, say, without_previews
 from bot.models import Image, Reply, ThreadKey, Turn, TurnStatus, Usage
 
 
@@ -27,7 +28,24 @@ def test_long_model_text_is_cut_to_discords_limit_and_keeps_the_footer() -> None
     content = result_content(_reply("word " * 1000))
     assert len(content) <= MAX_CONTENT
     assert content.endswith("-# 4:3 · gemini-2.5-flash-image · turn 3")
-    assert "…\n-#" in content
+    assert "…\n-# The model wrote more than fits in one message" in content
+
+
+def test_links_are_wrapped_so_discord_never_previews_them() -> None:
+    assert without_previews("see https://a.example/x, ok") == "see <https://a.example/x>, ok"
+    assert without_previews("[here](https://a.example/x)") == "[here](<https://a.example/x>)"
+    assert without_previews("https://w.example/A_(b)") == "<https://w.example/A_(b)>"
+    assert without_previews("<https://a.example> stays") == "<https://a.example> stays"
+    assert without_previews("join discord.gg/raid now") == "join <discord.gg/raid> now"
+    assert without_previews("@everyone <@&1> plain") == "@everyone <@&1> plain"
+
+
+def test_a_cut_never_leaves_half_a_wrapped_link() -> None:
+    text = "x" * 10 + " https://a.example/" + "y" * 50
+    cut = say(text, limit=40)
+    assert len(cut) <= 40 and cut.endswith("…")
+    assert "https" not in cut, "the link is dropped whole rather than left bare"
+    assert fit("short", 40) == "short"
 
 
 def test_footer_alone_when_the_model_said_nothing() -> None:

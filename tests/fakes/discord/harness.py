@@ -21,7 +21,7 @@ from storage.sqlite import SqliteStore
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.discord import payloads as p
 from tests.fakes.discord.http import Call
-from tests.fakes.discord.interactions import InteractionRecord
+from tests.fakes.discord.interactions import CHANNEL_MESSAGE, InteractionRecord
 from tests.fakes.gptproto import FakeGptProto
 
 API_KEY = "sk-discord-tests"
@@ -66,6 +66,7 @@ class DiscordBot:
         self.adapter: DiscordAdapter | None = None
         self.engine: Engine | None = None
         self.linked: dict[str, int] = {}  # message id -> turn id, as the adapter linked them
+        self.adapter_options: dict[str, Any] = {}  # DiscordAdapter keywords for the next start
         self._links = asyncio.Condition()
 
     def settings(self, **overrides: Any) -> Settings:
@@ -89,8 +90,9 @@ class DiscordBot:
             engine = await stack.enter_async_context(open_engine(settings))
             self._watch_links(engine)
             interrupted = await engine.start()
+            options: dict[str, Any] = {"guild_ready_timeout": 0.05, "progress_interval": 1.0}
             adapter = DiscordAdapter(
-                engine=engine, settings=settings, guild_ready_timeout=0.05, progress_interval=1.0
+                engine=engine, settings=settings, **(options | self.adapter_options)
             )
             await adapter.start()
             stack.push_async_callback(adapter.stop)
@@ -132,6 +134,16 @@ class DiscordBot:
 
     # -- what a user sees ------------------------------------------------------------------
 
+    async def imagined(
+        self, prompt: str = "a green owl", *, user: p.Member | None = None
+    ) -> tuple[dict[str, Any], int]:
+        """A /imagine result with its thread set up, and its turn id."""
+        asker = user or self.world.alice
+        record = await self.fake.slash_command("imagine", {"prompt": prompt}, user=asker)
+        result = await self.result_of(record)
+        await self.thread_of(result)
+        return result, turn_of(result)
+
     async def result_of(self, record: InteractionRecord) -> dict[str, Any]:
         """The message an interaction's result was posted as (files attached)."""
         await self.fake.wait_for(
@@ -154,12 +166,20 @@ class DiscordBot:
         return self.world.guild.threads[int(result["id"])]
 
     async def ephemeral_reply(self, record: InteractionRecord) -> str:
-        """The private message an interaction's failure was explained with."""
+        """The private message an interaction's failure was explained with, after a deferral."""
         [call] = await self.fake.wait_for("followup_create", _for(record))
         assert call.status == 200, call.response
         message = call.response
         assert message["flags"] & p.EPHEMERAL, message
         return str(message["content"])
+
+    async def refusal(self, record: InteractionRecord) -> str:
+        """The private answer an interaction was refused with at once, nothing public before it."""
+        [call] = await self.fake.wait_for("interaction_callback", _for(record))
+        assert call.status == 200, call.response
+        assert call.json["type"] == CHANNEL_MESSAGE, call.json
+        assert call.json["data"]["flags"] & p.EPHEMERAL, call.json
+        return str(call.json["data"]["content"])
 
     async def reply_to(self, message: dict[str, Any], *, files: bool = True) -> dict[str, Any]:
         """The bot's reply to a user's message (with files, once linked to its turn; or text)."""
@@ -179,6 +199,12 @@ class DiscordBot:
         async with asyncio.timeout(10), self._links:
             await self._links.wait_for(lambda: result["id"] in self.linked)
         return self.linked[result["id"]]
+
+
+def turn_of(message: dict[str, Any]) -> int:
+    """The turn id a result's first button carries."""
+    custom_id = message["components"][0]["components"][0]["custom_id"]
+    return int(custom_id.rsplit(":", 1)[1])
 
 
 def _for(record: InteractionRecord) -> Any:

@@ -14,6 +14,7 @@ from aiohttp import BodyPartReader, web
 MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_CONTENT_CHARS = 2000
 MAX_CUSTOM_ID_CHARS = 100
+MESSAGE_ROUTES = ("message_create", "message_edit", "followup_create", "webhook_message_edit")
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,18 @@ class Recorder:
 
     def of(self, route: str) -> list[Call]:
         return [call for call in self.calls if call.route == route]
+
+    def message_bodies(self) -> list[dict[str, Any]]:
+        """Every message the bot sent or edited, as its JSON (or multipart payload_json) body."""
+        bodies = []
+        for call in self.calls:
+            if not isinstance(call.json, dict):
+                continue
+            if call.route in MESSAGE_ROUTES:
+                bodies.append(call.json)
+            elif call.route == "interaction_callback" and call.json.get("type") in (4, 7):
+                bodies.append(call.json.get("data") or {})
+        return bodies
 
     async def wait_for(
         self,

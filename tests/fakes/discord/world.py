@@ -8,6 +8,7 @@ from typing import Any
 
 from tests.fakes.discord import payloads as p
 from tests.fakes.discord.http import DiscordHTTPError, UploadedFile, check_message_body
+from tests.fakes.discord.mentions import Effect, effect_of
 
 Dispatch = Callable[[str, dict[str, Any]], Awaitable[None]]
 
@@ -34,6 +35,8 @@ class DiscordWorld:
         self.deleted: dict[int, dict[str, Any]] = {}
         self.files: dict[int, StoredFile] = {}
         self.forbid_threads_in: set[int] = set()
+        self.effects: list[Effect] = []  # whom each of the bot's creates and edits pinged
+        self._declared_sizes: dict[str, int] = {}
         self._populate()
 
     def _populate(self) -> None:
@@ -102,6 +105,14 @@ class DiscordWorld:
     def file_bytes(self, attachment: dict[str, Any]) -> bytes:
         return self.files[int(attachment["id"])].data
 
+    def pings(self) -> list[Effect]:
+        """The bot's messages (creates and edits) that pinged someone."""
+        return [effect for effect in self.effects if effect.pings]
+
+    def previews(self) -> list[str]:
+        """Every link Discord would have previewed in the bot's messages."""
+        return [link for effect in self.effects for link in effect.previews]
+
     # -- files -------------------------------------------------------------------------
 
     def store_file(
@@ -111,9 +122,14 @@ class DiscordWorld:
         attachment_id = self.ids.next()
         self.files[attachment_id] = StoredFile(data, filename, content_type)
         url = f"{self._cdn_base()}/attachments/{channel_id}/{attachment_id}/{filename}"
+        size = self._declared_sizes.get(filename, len(data))
         return p.attachment(
-            attachment_id, url=url, filename=filename, size=len(data), content_type=content_type
+            attachment_id, url=url, filename=filename, size=size, content_type=content_type
         )
+
+    def declare_size(self, filename: str, size: int) -> None:
+        """Files stored under this name from now on say they are `size` bytes, whatever they are."""
+        self._declared_sizes[filename] = size
 
     def _attachments(
         self, body: dict[str, Any], files: list[UploadedFile], *, channel_id: int, keep: list[Any]
@@ -175,6 +191,8 @@ class DiscordWorld:
         )
         message.update(extra or {})
         self.messages[int(message["id"])] = message
+        if author["id"] == self.bot["id"]:
+            self._note_effect(message, body)
         await self._announce("MESSAGE_CREATE", message)
         return message
 
@@ -193,6 +211,7 @@ class DiscordWorld:
             )
         message["flags"] &= ~p.LOADING
         message["edited_timestamp"] = p.timestamp()
+        self._note_effect(message, body)
         await self._announce("MESSAGE_UPDATE", message)
         return message
 
@@ -237,6 +256,14 @@ class DiscordWorld:
         self.guild.threads[int(post["id"])] = post
         await self._dispatch("THREAD_CREATE", post | {"newly_created": True})
         return post
+
+    def _note_effect(self, message: dict[str, Any], body: dict[str, Any]) -> None:
+        referenced = message.get("referenced_message")
+        replied = None if referenced is None else int(referenced["author"]["id"])
+        flags = int(message["flags"]) | int(body.get("flags") or 0)
+        self.effects.append(
+            effect_of(int(message["id"]), body, flags=flags, replied_author=replied)
+        )
 
     def guild_of(self, channel_id: int) -> int | None:
         return None if channel_id in self.dms else self.guild.id
