@@ -9,19 +9,21 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
-from pydantic import SecretStr
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-from slack_bolt.app.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.common import excerpt
+from adapters.slack.bolt import bolt_app
+from adapters.slack.buttons import SlackButtons
 from adapters.slack.files import SlackFiles
+from adapters.slack.guard import Guard
 from adapters.slack.handlers import SlackHandlers
-from adapters.slack.jobs import BackgroundTasks, JobRunner
+from adapters.slack.jobs import BackgroundTasks, JobRunner, Wiring
 from adapters.slack.parsing import PLATFORM, place_of
 from adapters.slack.replies import SlackPoster
+from adapters.slack.text import literal, unescape
 from bot.config import Settings
 from bot.engine import Engine
 from bot.errors import ConfigError
@@ -55,7 +57,7 @@ class SlackAdapter:
         # Without a session of its own the client opens a new one (and a new connection) for
         # every call; one kept for the adapter's life saves that on each of a job's calls.
         self._owns_session = web_client is None
-        self._app = _bolt_app(
+        self._app = bolt_app(
             self._client, settings.slack_signing_secret, socket_mode=self._app_token is not None
         )
         self._tasks = BackgroundTasks()
@@ -66,13 +68,23 @@ class SlackAdapter:
             web=self._client,
             max_mb=settings.max_download_mb,
         )
-        runner = JobRunner(poster=self._poster, links=engine)
-        self._handlers = SlackHandlers(
-            engine=engine, poster=self._poster, files=self._files, tasks=self._tasks, runner=runner
-        )
-        self._handlers.register(self._app)
+        self._handlers = self._listen(engine)
         self._socket: AsyncSocketModeHandler | None = None
         self._identity = ""
+
+    def _listen(self, engine: Engine) -> SlackHandlers:
+        """Attach the listeners to bolt; the message handlers learn the bot's user id later."""
+        wiring = Wiring(
+            engine=engine,
+            poster=self._poster,
+            guard=Guard(engine=engine, poster=self._poster, files=self._files),
+            tasks=self._tasks,
+            runner=JobRunner(poster=self._poster, links=engine),
+        )
+        handlers = SlackHandlers(wiring, files=self._files)
+        handlers.register(self._app)
+        SlackButtons(wiring).register(self._app)
+        return handlers
 
     @property
     def socket_mode(self) -> bool:
@@ -130,7 +142,8 @@ class SlackAdapter:
             await self._poster.try_say(
                 place_of(key),
                 f":warning: <@{turn.user}> the bot restarted while making your image "
-                f"(“{excerpt(turn.prompt)}”), so it was not finished. Please ask again.",
+                f"(“{literal(excerpt(unescape(turn.prompt)))}”), so it was not finished. "
+                "Please ask again.",
             )
 
     def describe(self) -> str:
@@ -191,18 +204,3 @@ class SlackAdapter:
             await close()
             raise ConfigError("Could not connect to Slack's Socket Mode in time.") from None
         self._socket = handler
-
-
-def _bolt_app(client: AsyncWebClient, secret: SecretStr | None, *, socket_mode: bool) -> AsyncApp:
-    """Bolt, answering Slack only after the listeners have handed their work to the background."""
-    return AsyncApp(
-        client=client,
-        signing_secret=secret.get_secret_value() if secret else "",
-        # Socket Mode envelopes are authenticated by the connection, not signed.
-        request_verification_enabled=not socket_mode,
-        # Listeners only start background work, so answering after them is still fast, and
-        # an acked delivery has always been handed to the background before the ack leaves.
-        process_before_response=True,
-        logger=logging.getLogger("adapters.slack.bolt"),
-        name="banana-bot",
-    )

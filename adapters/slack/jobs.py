@@ -6,11 +6,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Coroutine
+from dataclasses import dataclass, replace
 from typing import Any
 
 from adapters.common import Job, ResultLinks, run_and_deliver
+from adapters.slack.guard import Guard
 from adapters.slack.parsing import PLATFORM, Place, message_id
 from adapters.slack.replies import FAILED, SUCCEEDED, WORKING, QueueNotice, SlackPoster
+from adapters.slack.text import literal
+from bot.engine import Engine
 from bot.models import Reply
 
 logger = logging.getLogger(__name__)
@@ -80,7 +84,8 @@ class SlackOutlet:
 
     async def fail(self, text: str) -> None:
         await self._notice.clear()
-        await self._poster.try_say(self._place, f":warning: {text}")
+        # The text may carry what others wrote: a file's name, the model's words.
+        await self._poster.try_say(self._place, f":warning: {literal(text)}")
         await self.settle(FAILED)
 
     async def settle(self, outcome: str) -> None:
@@ -113,3 +118,19 @@ class JobRunner:
                 await outlet.settle(SUCCEEDED)
         finally:
             outlet.abandon()
+
+    async def run_anchored(self, place: Place, note: str, job: Job, *, context: str) -> None:
+        """Post who asked for what (markup, made safe by the caller); it carries the reactions."""
+        anchor = await self._poster.try_say(place, note)
+        await self.run(replace(place, anchor_ts=anchor), job, context=context)
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What every listener works with: the engine, the poster, the checks, the background."""
+
+    engine: Engine
+    poster: SlackPoster
+    guard: Guard
+    tasks: BackgroundTasks
+    runner: JobRunner

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,9 @@ PLATFORM = "slack"
 _USER_POST_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
 _RATIO_OPTION = re.compile(r"(?<!\S)--(?:ar|aspect)(?:\s+|=)(\d+)\s*[:x/]\s*(\d+)(?!\S)", re.I)
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+_CHANNEL_ID = re.compile(r"[CDG][A-Z0-9]{1,40}")
+_TS = re.compile(r"\d{1,12}\.\d{1,9}")
+_TURN_ID = re.compile(r"[1-9]\d{0,17}")
 
 
 @dataclass(frozen=True)
@@ -109,3 +113,112 @@ def place_of(key: ThreadKey, *, anchor_ts: str | None = None) -> Place:
 def message_id(channel: str, ts: str) -> str:
     """How a Slack message is named in the store (a ts is unique within its channel)."""
     return f"{channel}:{ts}"
+
+
+# -- what a click or a modal says it is about ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Origin:
+    """The result message a button was pressed on, and the turn the button names."""
+
+    turn_id: int
+    channel: str
+    message_ts: str
+    thread_ts: str | None = None
+
+    @property
+    def place(self) -> Place:
+        return Place(self.channel, self.thread_ts)
+
+    @property
+    def message_id(self) -> str:
+        return message_id(self.channel, self.message_ts)
+
+    def key(self, team: str) -> ThreadKey:
+        """The conversation the message is in, as its place names it."""
+        return ThreadKey(PLATFORM, team, self.channel, self.thread_ts or self.channel)
+
+    def metadata(self) -> str:
+        """The origin as a modal's private_metadata, read back by `view_origin`."""
+        return json.dumps(
+            {
+                "turn": self.turn_id,
+                "channel": self.channel,
+                "message_ts": self.message_ts,
+                "thread_ts": self.thread_ts,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class Click:
+    """Who pressed a button, where, and on what; what the payload does not say is None."""
+
+    user: str
+    team: str
+    place: Place | None  # where an answer only the clicker sees can go
+    origin: Origin | None  # None when the payload does not name a turn on a message
+    trigger_id: str | None = None
+
+
+def click_of(body: dict[str, Any]) -> Click | None:
+    """A block_actions payload read without trusting its shape; None without a clicker."""
+    user = user_of(body)
+    if user is None:
+        return None
+    container, message = _mapping(body.get("container")), _mapping(body.get("message"))
+    channel_id = container.get("channel_id") or _field(body.get("channel"), "id")
+    channel = _matching(_CHANNEL_ID, channel_id)
+    thread_ts = _matching(_TS, container.get("thread_ts") or message.get("thread_ts"))
+    actions = body.get("actions")
+    value = _field(actions[0], "value") if isinstance(actions, list) and actions else None
+    origin = _origin(value, channel, container.get("message_ts") or message.get("ts"), thread_ts)
+    return Click(
+        user=user,
+        team=team_of(body),
+        place=Place(channel, thread_ts) if channel else None,
+        origin=origin,
+        trigger_id=_field(body, "trigger_id"),
+    )
+
+
+def user_of(body: dict[str, Any]) -> str | None:
+    """Who sent an interaction payload."""
+    return _field(body.get("user"), "id")
+
+
+def view_origin(view: dict[str, Any]) -> Origin | None:
+    """The origin a modal was opened from, or None when its metadata is not what we wrote."""
+    try:
+        meta = json.loads(str(view.get("private_metadata") or ""))
+    except ValueError:
+        return None
+    if not isinstance(meta, dict):
+        return None
+    channel = _matching(_CHANNEL_ID, meta.get("channel"))
+    return _origin(meta.get("turn"), channel, meta.get("message_ts"), meta.get("thread_ts"))
+
+
+def _origin(turn: Any, channel: str | None, message_ts: Any, thread_ts: Any) -> Origin | None:
+    """An origin from values of unknown shape; None unless each is of the form Slack uses."""
+    if isinstance(turn, int) and not isinstance(turn, bool):
+        turn = str(turn)
+    turn_id, ts = _matching(_TURN_ID, turn), _matching(_TS, message_ts)
+    if turn_id is None or channel is None or ts is None:
+        return None
+    return Origin(int(turn_id), channel, ts, _matching(_TS, thread_ts))
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _field(value: Any, name: str) -> str | None:
+    found = _mapping(value).get(name)
+    return found if isinstance(found, str) and found else None
+
+
+def _matching(pattern: re.Pattern[str], value: Any) -> str | None:
+    """The value when it is a string of the expected form, else None."""
+    return value if isinstance(value, str) and pattern.fullmatch(value) else None

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
 
+from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.common import Clock, QueueThrottle
-from adapters.slack.parsing import Place
+from adapters.slack.parsing import Origin, Place
+from adapters.slack.text import SECTION_LIMIT, clip, literal
 from bot.models import Reply, Turn
 
 logger = logging.getLogger(__name__)
@@ -26,11 +27,15 @@ WORKING = "hourglass_flowing_sand"
 SUCCEEDED = "white_check_mark"
 FAILED = "x"
 
+SHORTENED = " (the model's text was shortened to fit in a Slack message)"
 
-def result_blocks(turn: Turn) -> list[dict[str, Any]]:
-    """A result's caption and its Re-roll / Refine buttons; the buttons carry the turn id."""
+
+def result_blocks(turn: Turn, said: str = "") -> list[dict[str, Any]]:
+    """The model's words, the caption and the Re-roll / Refine buttons (carrying the turn id)."""
     caption = f"#{turn.number} · {turn.ratio or 'auto ratio'} · {turn.model}"
+    words = literal(said, SECTION_LIMIT, note=SHORTENED) if said.strip() else None
     return [
+        *([{"type": "section", "text": {"type": "mrkdwn", "text": words}}] if words else []),
         {"type": "context", "elements": [{"type": "mrkdwn", "text": caption}]},
         {
             "type": "actions",
@@ -52,13 +57,12 @@ def _button(label: str, action_id: str, turn_id: int) -> dict[str, Any]:
     }
 
 
-def refine_view(turn_id: int, place: Place) -> dict[str, Any]:
-    """The Refine modal; private_metadata remembers which turn and which thread."""
-    metadata = {"turn": turn_id, "channel": place.channel, "thread_ts": place.thread_ts}
+def refine_view(origin: Origin) -> dict[str, Any]:
+    """The Refine modal; private_metadata remembers the turn and the message it was opened on."""
     return {
         "type": "modal",
         "callback_id": REFINE_VIEW,
-        "private_metadata": json.dumps(metadata),
+        "private_metadata": origin.metadata(),
         "title": {"type": "plain_text", "text": "Refine image"},
         "submit": {"type": "plain_text", "text": "Refine"},
         "close": {"type": "plain_text", "text": "Cancel"},
@@ -79,17 +83,39 @@ def refine_view(turn_id: int, place: Place) -> dict[str, Any]:
 
 
 class SlackPoster:
-    """Posts into a place; feedback calls are best effort and never raise."""
+    """Posts into a place; feedback calls are best effort and never raise.
+
+    Every text given here is Slack markup already: what others wrote in it has been made
+    literal (`adapters.slack.text`). Nothing posted unfurls, so a link in a prompt or in the
+    model's words never turns into a preview of someone else's page.
+    """
 
     def __init__(self, client: AsyncWebClient) -> None:
         self.client = client
 
-    async def say(self, place: Place, text: str) -> str:
+    async def say(self, place: Place, text: str, **fields: Any) -> str:
         """Post a message in the place; returns its ts."""
         response = await self.client.chat_postMessage(
-            channel=place.channel, thread_ts=place.thread_ts, text=text
+            channel=place.channel,
+            thread_ts=place.thread_ts,
+            text=clip(text),
+            unfurl_links=False,
+            unfurl_media=False,
+            **fields,
         )
         return str(response["ts"])
+
+    async def whisper(self, place: Place, user: str, text: str) -> bool:
+        """A message only that user sees, in the place; False when Slack would not take it."""
+        try:
+            await self.client.chat_postEphemeral(
+                channel=place.channel, user=user, thread_ts=place.thread_ts, text=clip(text)
+            )
+        except SlackApiError as exc:
+            error = exc.response.get("error")
+            logger.warning("could not answer %s privately in %s: %s", user, place.channel, error)
+            return False
+        return True
 
     async def try_say(self, place: Place, text: str) -> str | None:
         try:
@@ -108,19 +134,16 @@ class SlackPoster:
             }
             for index, image in enumerate(reply.images)
         ]
+        # The model's words go in the message below, not in the upload's comment: a file's
+        # comment cannot be kept from unfurling the links it holds.
         await self.client.files_upload_v2(
-            file_uploads=uploads,
-            channel=place.channel,
-            thread_ts=place.thread_ts,
-            initial_comment=reply.text or None,
+            file_uploads=uploads, channel=place.channel, thread_ts=place.thread_ts
         )
-        response = await self.client.chat_postMessage(
-            channel=place.channel,
-            thread_ts=place.thread_ts,
-            text=f"Image #{reply.turn.number}: Re-roll or Refine it, or reply here to change it.",
-            blocks=result_blocks(reply.turn),
+        return await self.say(
+            place,
+            f"Image #{reply.turn.number}: Re-roll or Refine it, or reply here to change it.",
+            blocks=result_blocks(reply.turn, reply.text),
         )
-        return str(response["ts"])
 
     async def react(self, place: Place, name: str, *, remove: str | None = None) -> None:
         """Put a reaction on the place's anchor message (swapping out another one)."""
@@ -189,3 +212,11 @@ class QueueNotice:
 
 def _line(position: int) -> str:
     return f":hourglass: You are #{position} in line. Your image starts as soon as a slot frees up."
+
+
+async def tell(respond: AsyncRespond, text: str) -> None:
+    """Answer a command through its response_url, seen only by the user who sent it."""
+    try:
+        await respond(text=clip(text), response_type="ephemeral")
+    except Exception:
+        logger.exception("could not answer through the response_url")

@@ -65,10 +65,15 @@ async def test_the_models_text_comes_with_the_image(
     from tests.fakes.gptproto import Outcome
 
     gptproto.queue(Outcome.image("Here is your lighthouse"))
-    await slack.mention("a lighthouse")
+    event = await slack.mention("a lighthouse")
     await slack.settle()
     [upload] = slack.fake.uploads
-    assert upload.initial_comment == "Here is your lighthouse"
+    assert upload.thread_ts == event["ts"]
+    words = slack.result_message(event["ts"]).blocks[0]
+    assert words == {
+        "type": "section",
+        "text": {"type": "mrkdwn", "text": "Here is your lighthouse"},
+    }
 
 
 async def test_a_reply_in_the_thread_refines_the_previous_image(
@@ -150,8 +155,10 @@ async def test_a_non_image_file_is_refused_by_name(slack: SlackBot, gptproto: Fa
     event = await slack.mention("use this", files=[notes])
     await slack.settle()
     assert gptproto.generations == []
-    [said] = slack.said(event["ts"])
-    assert "'notes.txt' is not an image" in said
+    assert slack.fake.downloads == []  # the event says what it is: nothing to fetch
+    assert slack.said(event["ts"]) == []
+    [said] = [e.text for e in slack.whispered() if e.thread_ts == event["ts"]]
+    assert "'notes.txt' is not an image" in said and "text/plain" in said
 
 
 async def test_retries_of_a_taken_event_generate_once(

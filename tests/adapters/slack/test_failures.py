@@ -2,43 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
-
 from bot.models import ThreadKey, Turn, TurnStatus
 from tests.fakes.gptproto import FakeGptProto, Outcome
-from tests.fakes.slack import FakeSlack, event_callback, message_event
+from tests.fakes.slack import event_callback, message_event
 from tests.fakes.slack.harness import (
     CHANNEL,
-    EngineFactory,
+    USER,
     SlackBot,
-    running_slack,
+    StartSlack,
     unexpected_errors,
 )
-
-StartSlack = Callable[..., Awaitable[SlackBot]]
-
-
-@pytest.fixture
-async def start_slack(make_engine: EngineFactory) -> AsyncIterator[StartSlack]:
-    """Start the adapter on an engine made with these settings overrides."""
-    started: list[SlackBot] = []
-    async with AsyncExitStack() as stack:
-
-        async def start(**engine_settings: Any) -> SlackBot:
-            engine = await make_engine(**engine_settings)
-            fake = await stack.enter_async_context(FakeSlack())
-            bot = await stack.enter_async_context(running_slack(fake=fake, engine=engine))
-            started.append(bot)
-            return bot
-
-        yield start
-        for bot in started:
-            assert unexpected_errors(bot) == []
 
 
 async def failed_with(slack: SlackBot, event: dict[str, Any]) -> str:
@@ -48,6 +24,16 @@ async def failed_with(slack: SlackBot, event: dict[str, Any]) -> str:
     assert slack.fake.reactions[(CHANNEL, event["ts"])] == {"x"}
     [said] = slack.said(event["ts"])
     return said
+
+
+async def refused_privately(slack: SlackBot, event: dict[str, Any]) -> str:
+    """The one answer to a mention refused before anything was posted or put on it for it."""
+    await slack.settle()
+    assert slack.said(event["ts"]) == []
+    assert (CHANNEL, event["ts"]) not in slack.fake.reactions
+    [whisper] = [e for e in slack.whispered() if e.thread_ts == event["ts"]]
+    assert (whisper.channel, whisper.user) == (CHANNEL, USER)
+    return whisper.text
 
 
 async def test_a_blocked_prompt_is_explained_with_its_reason(
@@ -72,7 +58,7 @@ async def test_the_user_rate_limit_says_when_to_try_again(
     slack = await start_slack(user_jobs_per_minute=1)
     await slack.mention("the first one")
     await slack.settle()
-    said = await failed_with(slack, await slack.mention("the second one"))
+    said = await refused_privately(slack, await slack.mention("the second one"))
     assert "please wait" in said and "second" in said
     assert len(gptproto.generations) == 1
 
@@ -153,7 +139,7 @@ async def test_a_blocked_user_is_told_and_nothing_is_sent(
     start_slack: StartSlack, gptproto: FakeGptProto
 ) -> None:
     slack = await start_slack(blocked_user_ids="UALICE")
-    said = await failed_with(slack, await slack.mention("a harmless lighthouse"))
+    said = await refused_privately(slack, await slack.mention("a harmless lighthouse"))
     assert "blocked from using this bot" in said
     assert gptproto.generations == []
 
@@ -162,7 +148,7 @@ async def test_outside_the_allowed_channels_the_bot_says_where_it_works(
     start_slack: StartSlack, gptproto: FakeGptProto
 ) -> None:
     slack = await start_slack(allowed_channel_ids="C0OTHER", admin_user_ids="UADMIN")
-    said = await failed_with(slack, await slack.mention("a quiet pier"))
+    said = await refused_privately(slack, await slack.mention("a quiet pier"))
     assert "not enabled in this channel" in said
     await slack.mention("an admin may", user="UADMIN")
     await slack.settle()

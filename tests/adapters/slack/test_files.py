@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import AsyncIterator
 
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.files import SlackFiles
-from bot.errors import ConfigError, ImageTooLarge, InputError
+from bot.errors import BotError, ConfigError, ImageTooLarge, InputError, NotAnImage
 from tests.fakes.slack import FakeSlack
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"pixels" * 10
@@ -104,6 +105,62 @@ async def test_oversize_files_are_refused(fake: FakeSlack) -> None:
             await downloader.fetch({**info, "size": None})
     finally:
         await downloader.close()
+
+
+def test_only_files_that_could_be_images_are_counted() -> None:
+    files = [
+        {"name": "a.png", "mimetype": "image/png"},
+        {"name": "b.heic", "mimetype": "image/heic"},
+        {"id": "F3", "file_access": "check_file_info"},  # a stub: only its bytes can tell
+        {"name": "c.bin", "mimetype": "application/octet-stream"},
+        {"name": "d.pdf", "mimetype": "application/pdf"},
+        {"name": "e.txt", "mimetype": "text/plain"},
+    ]
+    assert SlackFiles.count_images(files) == 4
+
+
+async def test_the_screen_judges_declared_type_and_size_and_fetches_nothing(
+    fake: FakeSlack, files: SlackFiles
+) -> None:
+    files.screen([{"name": "ok.png", "mimetype": "image/png", "size": 1024 * 1024}])
+    files.screen([{"name": "odd.png", "mimetype": "image/png", "size": "not a number"}])
+    with pytest.raises(NotAnImage, match=r"'doc\.pdf'.*application/pdf"):
+        files.screen([{"name": "doc.pdf", "mimetype": "application/pdf"}])
+    with pytest.raises(ImageTooLarge, match=r"'big\.png'.*1 MB"):
+        files.screen([{"name": "big.png", "mimetype": "image/png", "size": 1024 * 1024 + 1}])
+    assert fake.calls == []
+
+
+async def test_a_stub_found_to_be_no_image_is_not_fetched(
+    fake: FakeSlack, files: SlackFiles
+) -> None:
+    info = fake.add_file("notes.txt", b"words", mimetype="text/plain")
+    with pytest.raises(NotAnImage, match=r"notes\.txt"):
+        await files.fetch({"id": info["id"], "file_access": "check_file_info"})
+    assert fake.downloads == []
+
+
+async def test_a_download_reads_at_most_the_cap_of_a_body_with_no_length(fake: FakeSlack) -> None:
+    downloader = _files(fake, max_mb=0.5)
+    await downloader.open()
+    try:
+        info = fake.add_growing_file("liar.png", PNG, padding=8 * 1024 * 1024)
+        with pytest.raises(ImageTooLarge, match=r"liar\.png"):
+            await downloader.fetch(info)
+    finally:
+        await downloader.close()
+    [end] = await fake.wait_for("download.end")
+    assert not end.params["complete"]
+
+
+async def test_a_compressed_answer_is_refused_not_inflated(
+    fake: FakeSlack, files: SlackFiles
+) -> None:
+    bomb = gzip.compress(bytes(64 * 1024 * 1024))
+    with pytest.raises(BotError, match=r"'zip\.png' compressed"):
+        await files.fetch(fake.add_file("zip.png", bomb, encoding="gzip"))
+    [download] = fake.downloads
+    assert download.headers["Accept-Encoding"] == "identity"
 
 
 @pytest.mark.parametrize(

@@ -4,37 +4,15 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
 
 from tests.fakes.gptproto import FakeGptProto
-from tests.fakes.slack import block_action, slash_command, view_submission
+from tests.fakes.slack import slash_command
 from tests.fakes.slack.harness import (
     CHANNEL,
     USER,
     SlackBot,
 )
-from tests.fakes.slack.workspace import Message, json_param
-
-
-def as_payload(message: Message) -> dict[str, Any]:
-    """How a posted message appears inside an interaction payload."""
-    return {
-        "type": "message",
-        "ts": message.ts,
-        "thread_ts": message.thread_ts,
-        "text": message.text,
-        "user": "UBOT",
-        "bot_id": "BBOT",
-        "blocks": message.blocks,
-    }
-
-
-async def click(slack: SlackBot, action_id: str, message: Message) -> dict[str, Any]:
-    [value] = {b["value"] for b in message.blocks[-1]["elements"] if b["action_id"] == action_id}
-    payload = block_action(action_id=action_id, value=value, message=as_payload(message))
-    status, _ = await slack.sender.interaction(payload)
-    assert status == 200
-    return payload
+from tests.fakes.slack.workspace import json_param
 
 
 async def test_imagine_acks_fast_posts_the_prompt_and_answers_in_its_thread(
@@ -82,7 +60,7 @@ async def test_reroll_makes_a_new_image_from_the_same_inputs_in_the_same_thread(
 ) -> None:
     event = await slack.mention("a snail --ar 3:2")
     await slack.settle()
-    await click(slack, "reroll", slack.result_message(event["ts"]))
+    await slack.click("reroll", slack.result_message(event["ts"]))
     await slack.settle()
 
     first, second = gptproto.generations
@@ -98,13 +76,12 @@ async def test_refine_opens_a_modal_and_its_submission_refines_that_turn(
 ) -> None:
     event = await slack.mention("a lake")
     await slack.settle()
-    payload = await click(slack, "refine", slack.result_message(event["ts"]))
+    payload = await slack.click("refine", slack.result_message(event["ts"]))
     [opened] = await slack.fake.wait_for("views.open")
     assert opened.params["trigger_id"] == payload["trigger_id"]
     view = json_param(opened.params["view"])
 
-    values = {"instruction": {"text": {"type": "plain_text_input", "value": "add a moon --ar 1:1"}}}
-    status, _ = await slack.sender.interaction(view_submission({**view, "id": "V1"}, values))
+    status, _ = await slack.submit({**view, "id": "V1"}, "add a moon --ar 1:1")
     assert status == 200
     await slack.settle()
 
@@ -121,12 +98,10 @@ async def test_refine_from_an_older_result_branches_from_it(
     event = await slack.mention("a hill")
     await slack.settle()
     older = slack.result_message(event["ts"])
-    await click(slack, "reroll", older)
+    await slack.click("reroll", older)
     await slack.settle()
-    await click(slack, "refine", older)
-    view = json_param((await slack.fake.wait_for("views.open"))[0].params["view"])
-    values = {"instruction": {"text": {"type": "plain_text_input", "value": "add a tree"}}}
-    await slack.sender.interaction(view_submission(view, values))
+    await slack.click("refine", older)
+    await slack.submit(await slack.opened_form(), "add a tree")
     await slack.settle()
 
     first, _rerolled, branched = gptproto.generations
@@ -138,10 +113,8 @@ async def test_an_empty_refine_instruction_is_refused_in_the_modal(
 ) -> None:
     event = await slack.mention("a kite")
     await slack.settle()
-    await click(slack, "refine", slack.result_message(event["ts"]))
-    view = json_param((await slack.fake.wait_for("views.open"))[0].params["view"])
-    values = {"instruction": {"text": {"type": "plain_text_input", "value": "   "}}}
-    status, body = await slack.sender.interaction(view_submission(view, values))
+    await slack.click("refine", slack.result_message(event["ts"]))
+    status, body = await slack.submit(await slack.opened_form(), "   ")
     assert status == 200
     assert json.loads(body)["response_action"] == "errors"
     await slack.settle()
@@ -154,7 +127,7 @@ async def test_when_the_refine_form_cannot_open_the_thread_says_what_to_do(
     event = await slack.mention("a bridge")
     await slack.settle()
     slack.fake.fail("views.open", "expired_trigger_id")
-    await click(slack, "refine", slack.result_message(event["ts"]))
+    await slack.click("refine", slack.result_message(event["ts"]))
     await slack.settle()
     assert "reply in this thread with your change" in slack.said(event["ts"])[-1]
     assert len(gptproto.generations) == 1

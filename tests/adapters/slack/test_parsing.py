@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from adapters.slack.parsing import (
+    Origin,
     Place,
     dm_key,
     is_direct_message,
@@ -13,7 +16,9 @@ from adapters.slack.parsing import (
     parse_prompt,
     place_of,
     team_of,
+    view_origin,
 )
+from adapters.slack.replies import refine_view
 from bot.models import ThreadKey
 
 
@@ -75,3 +80,25 @@ def test_team_of_every_payload_shape() -> None:
     assert team_of({"team_id": "T1"}) == "T1"
     assert team_of({"team": {"id": "T2"}}) == "T2"
     assert team_of({"user": {"team_id": "T3"}}) == "T3"
+
+
+def test_a_refine_forms_metadata_names_its_origin_again() -> None:
+    origin = Origin(turn_id=42, channel="C1", message_ts="1700000000.000200", thread_ts="1.5")
+    assert view_origin(refine_view(origin)) == origin
+    assert origin.message_id == "C1:1700000000.000200"
+    assert origin.key("T1") == ThreadKey("slack", "T1", "C1", "1.5")
+
+
+@pytest.mark.parametrize(
+    "meta",
+    [
+        {"turn": True, "channel": "C1", "message_ts": "1.2"},
+        {"turn": 0, "channel": "C1", "message_ts": "1.2"},
+        {"turn": 7, "channel": "C1:9", "message_ts": "1.2"},
+        {"turn": 7, "channel": "C1", "message_ts": "1.2:3"},
+        {"turn": 7, "channel": ["C1"], "message_ts": "1.2"},
+    ],
+    ids=["bool-turn", "zero-turn", "colon-channel", "colon-ts", "list-channel"],
+)
+def test_metadata_not_of_the_form_we_write_names_no_origin(meta: dict[str, object]) -> None:
+    assert view_origin({"private_metadata": json.dumps(meta)}) is None

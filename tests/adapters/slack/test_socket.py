@@ -11,6 +11,7 @@ from tests.fakes.gptproto import FakeGptProto
 from tests.fakes.slack import FakeSlack, event_callback, message_event, slash_command
 from tests.fakes.slack.harness import (
     EngineFactory,
+    SlackBot,
     running_slack,
     slack_settings,
     unexpected_errors,
@@ -43,21 +44,14 @@ async def test_an_envelope_is_handled_once_and_acked(
         assert unexpected_errors(slack) == []
 
 
-async def test_a_slash_command_over_the_socket(
-    make_engine: EngineFactory, gptproto: FakeGptProto
-) -> None:
-    engine = await make_engine()
-    async with (
-        FakeSlack() as fake,
-        running_slack(fake=fake, engine=engine, socket_mode=True) as slack,
-    ):
-        await fake.wait_for("socket.connect")
-        envelope = await fake.send_envelope(slash_command("a comet"), kind="slash_commands")
-        await fake.wait_for("socket.ack", lambda call: call.params["envelope_id"] == envelope)
-        await slack.settle()
-        [asked] = [m for m in fake.messages.values() if m.thread_ts is None]
-        assert asked.text == "<@UALICE> asked: a comet"
-        assert [u.thread_ts for u in fake.uploads] == [asked.ts]
+async def test_a_slash_command_over_the_socket(slack_socket: SlackBot) -> None:
+    fake = slack_socket.fake
+    envelope = await fake.send_envelope(slash_command("a comet"), kind="slash_commands")
+    await fake.wait_for("socket.ack", lambda call: call.params["envelope_id"] == envelope)
+    await slack_socket.settle()
+    [asked] = [m for m in fake.messages.values() if m.thread_ts is None]
+    assert asked.text == "<@UALICE> asked: a comet"
+    assert [u.thread_ts for u in fake.uploads] == [asked.ts]
 
 
 async def test_socket_mode_mounts_no_unsigned_http_route(make_engine: EngineFactory) -> None:

@@ -9,11 +9,12 @@ from tests.fakes.slack.events import (
     view_submission,
 )
 from tests.fakes.slack.web_api import LOGIN_PAGE, Call, FakeSlack
-from tests.fakes.slack.workspace import Message, Upload, Workspace
+from tests.fakes.slack.workspace import Ephemeral, Message, Upload, Workspace
 
 __all__ = [
     "LOGIN_PAGE",
     "Call",
+    "Ephemeral",
     "EventSender",
     "FakeSlack",
     "Message",

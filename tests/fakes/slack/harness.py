@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,9 +15,15 @@ from adapters.slack import SlackAdapter
 from bot.config import Settings
 from bot.engine import Engine
 from tests.fakes.local_server import serve_locally
-from tests.fakes.slack.events import EventSender, event_callback, message_event
+from tests.fakes.slack.events import (
+    EventSender,
+    block_action,
+    event_callback,
+    message_event,
+    view_submission,
+)
 from tests.fakes.slack.web_api import FakeSlack
-from tests.fakes.slack.workspace import Message
+from tests.fakes.slack.workspace import Ephemeral, Message, json_param
 
 SIGNING_SECRET = "test-signing-secret"
 
@@ -75,6 +81,51 @@ class SlackBot:
         assert found, f"no result message in {channel}/{thread_ts}: {self.said(thread_ts)}"
         return found[-1]
 
+    def whispered(self, user: str = USER) -> list[Ephemeral]:
+        """What the bot said to that user alone, oldest first."""
+        return [e for e in self.fake.ephemerals if e.user == user]
+
+    async def click(
+        self, action_id: str, message: Message, *, user: str = USER, value: str | None = None
+    ) -> dict[str, Any]:
+        """A user presses a button on a result message (its own value unless one is given)."""
+        if value is None:
+            [value] = {
+                b["value"] for b in message.blocks[-1]["elements"] if b["action_id"] == action_id
+            }
+        payload = block_action(
+            action_id=action_id, value=value, message=as_payload(message), user=user
+        )
+        status, _ = await self.sender.interaction(payload)
+        assert status == 200, status
+        return payload
+
+    async def opened_form(self) -> dict[str, Any]:
+        """The view of the latest Refine form the bot opened, once it has opened one."""
+        calls = await self.fake.wait_for("views.open")
+        view: dict[str, Any] = json_param(calls[-1].params["view"])
+        return view
+
+    async def submit(
+        self, view: dict[str, Any], instruction: str, *, user: str = USER
+    ) -> tuple[int, str]:
+        """A user submits a Refine form with that instruction typed in; returns (status, body)."""
+        values = {"instruction": {"text": {"type": "plain_text_input", "value": instruction}}}
+        return await self.sender.interaction(view_submission(view, values, user=user))
+
+
+def as_payload(message: Message) -> dict[str, Any]:
+    """How a posted message appears inside an interaction payload."""
+    return {
+        "type": "message",
+        "ts": message.ts,
+        "thread_ts": message.thread_ts,
+        "text": message.text,
+        "user": "UBOT",
+        "bot_id": "BBOT",
+        "blocks": message.blocks,
+    }
+
 
 def slack_settings(fake: FakeSlack, *, socket_mode: bool = False, **overrides: Any) -> Settings:
     """Settings that point the adapter at the fake, and at nothing from the environment."""
@@ -118,10 +169,49 @@ def unexpected_errors(bot: SlackBot, *, allowed: tuple[str, ...] = ()) -> list[s
     return [line for line in lines if not any(text in line for text in allowed)]
 
 
+StartSlack = Callable[..., Awaitable[SlackBot]]
+
+
+@pytest.fixture
+async def start_slack(make_engine: EngineFactory) -> AsyncIterator[StartSlack]:
+    """Start the adapter on an engine made with these settings overrides (`adapter=` holds the
+    adapter's own); fails the test on unexpected errors."""
+    started: list[SlackBot] = []
+    async with AsyncExitStack() as stack:
+
+        async def start(
+            *, adapter: dict[str, Any] | None = None, **engine_settings: Any
+        ) -> SlackBot:
+            engine = await make_engine(**engine_settings)
+            fake = await stack.enter_async_context(FakeSlack())
+            bot = await stack.enter_async_context(
+                running_slack(fake=fake, engine=engine, **(adapter or {}))
+            )
+            started.append(bot)
+            return bot
+
+        yield start
+        for bot in started:
+            assert unexpected_errors(bot) == []
+
+
 @pytest.fixture
 async def slack(make_engine: EngineFactory) -> AsyncIterator[SlackBot]:
     """The adapter over HTTP on a fresh fake workspace; fails the test on unexpected errors."""
     engine = await make_engine()
     async with FakeSlack() as fake, running_slack(fake=fake, engine=engine) as bot:
+        yield bot
+        assert unexpected_errors(bot) == []
+
+
+@pytest.fixture
+async def slack_socket(make_engine: EngineFactory) -> AsyncIterator[SlackBot]:
+    """The adapter over Socket Mode, connected to a fresh fake; fails on unexpected errors."""
+    engine = await make_engine()
+    async with (
+        FakeSlack() as fake,
+        running_slack(fake=fake, engine=engine, socket_mode=True) as bot,
+    ):
+        await fake.wait_for("socket.connect")
         yield bot
         assert unexpected_errors(bot) == []

@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from tests.fakes.local_server import serve_locally
-from tests.fakes.slack.workspace import Message, Upload, Workspace, error
+from tests.fakes.slack.workspace import Ephemeral, Hosted, Message, Upload, Workspace, error
 
 LOGIN_PAGE = (
     "<!DOCTYPE html><html><head><title>Slack</title></head>"
@@ -55,7 +55,7 @@ class FakeSlack:
         self.failures: dict[str, str] = {}
         self.redirects: dict[str, str] = {}
         self.scopes = {"files:read", "files:write", "chat:write", "reactions:write"}
-        self._file_bytes: dict[str, tuple[bytes, str]] = {}
+        self._hosted: dict[str, Hosted] = {}
         self._changed = asyncio.Condition()
         self._sockets: list[web.WebSocketResponse] = []
         self._runner: web.AppRunner | None = None
@@ -92,6 +92,10 @@ class FakeSlack:
         return self.workspace.uploads
 
     @property
+    def ephemerals(self) -> list[Ephemeral]:
+        return self.workspace.ephemerals
+
+    @property
     def messages(self) -> dict[tuple[str, str], Message]:
         return self.workspace.messages
 
@@ -101,18 +105,36 @@ class FakeSlack:
 
     # -- scripting ------------------------------------------------------------------------
 
-    def add_file(self, name: str, data: bytes, *, mimetype: str = "image/png") -> dict[str, Any]:
-        """Host a private file; returns the file object an event carries."""
+    def add_file(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        mimetype: str = "image/png",
+        size: int | None = None,
+        encoding: str | None = None,
+    ) -> dict[str, Any]:
+        """Host a private file; returns the file object an event carries (declaring `size`)."""
+        hosted = Hosted(data, mimetype, encoding=encoding)
+        return self._host(name, hosted, size=len(data) if size is None else size)
+
+    def add_growing_file(
+        self, name: str, data: bytes, *, padding: int, mimetype: str = "image/png"
+    ) -> dict[str, Any]:
+        """A file that declares len(data) bytes but sends `padding` more, with no length."""
+        return self._host(name, Hosted(data, mimetype, padding), size=len(data))
+
+    def _host(self, name: str, hosted: Hosted, *, size: int) -> dict[str, Any]:
         file_id = self.workspace.new_id("F")
         path = f"/files-pri/{self.workspace.team_id}-{file_id}/{name}"
-        self._file_bytes[path] = (data, mimetype)
+        self._hosted[path] = hosted
         info = {
             "id": file_id,
             "name": name,
             "title": name,
-            "mimetype": mimetype,
+            "mimetype": hosted.mimetype,
             "filetype": name.rsplit(".", 1)[-1],
-            "size": len(data),
+            "size": size,
             "url_private": f"{self.base}{path}",
             "url_private_download": f"{self.base}{path}?download=1",
         }
@@ -196,7 +218,7 @@ class FakeSlack:
         pending[file_id] = (pending[file_id][0], data)
         return web.Response(text=f"OK - {len(data)}", content_type="text/plain")
 
-    async def _private_file(self, request: web.Request) -> web.Response:
+    async def _private_file(self, request: web.Request) -> web.StreamResponse:
         """Private files need the bot token; without it Slack answers its login page (200)."""
         call = Call("download", {"path": request.path}, dict(request.headers))
         self.downloads.append(call)
@@ -205,10 +227,32 @@ class FakeSlack:
         if tail in self.redirects:
             raise web.HTTPFound(self.redirects[tail])
         readable = call.token == self.bot_token and "files:read" in self.scopes
-        if not readable or request.path not in self._file_bytes:
+        if not readable or request.path not in self._hosted:
             return web.Response(text=LOGIN_PAGE, content_type="text/html")
-        data, mimetype = self._file_bytes[request.path]
-        return web.Response(body=data, content_type=mimetype)
+        return await self._send(request, self._hosted[request.path])
+
+    async def _send(self, request: web.Request, hosted: Hosted) -> web.StreamResponse:
+        """The body in chunks; `download.end` records how much went out before it stopped."""
+        response = web.StreamResponse(headers={"Content-Type": hosted.mimetype})
+        if hosted.encoding:
+            response.headers["Content-Encoding"] = hosted.encoding
+        if hosted.padding:
+            response.enable_chunked_encoding()
+        else:
+            response.content_length = len(hosted.data)
+        await response.prepare(request)
+        sent, complete = 0, False
+        try:
+            for chunk in hosted.chunks():
+                await response.write(chunk)
+                sent += len(chunk)
+            await response.write_eof()
+            complete = True
+        except ConnectionError:
+            pass  # the client stopped reading and hung up
+        end = {"path": request.path, "sent": sent, "complete": complete}
+        await self._record(Call("download.end", end, {}))
+        return response
 
     # -- Socket Mode -------------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,37 @@ class Message:
     blocks: list[dict[str, Any]] = field(default_factory=list)
     deleted: bool = False
     history: list[str] = field(default_factory=list)
+
+
+CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Hosted:
+    """A private file's body: its bytes, then `padding` zero bytes made as they are sent."""
+
+    data: bytes
+    mimetype: str
+    padding: int = 0
+    encoding: str | None = None  # a Content-Encoding sent whatever the client accepts
+
+    def chunks(self) -> Iterator[bytes]:
+        for start in range(0, len(self.data), CHUNK):
+            yield self.data[start : start + CHUNK]
+        zeros, left = bytes(CHUNK), self.padding
+        while left > 0:
+            yield zeros[: min(left, CHUNK)]
+            left -= CHUNK
+
+
+@dataclass
+class Ephemeral:
+    """A message only one user sees (chat.postEphemeral)."""
+
+    channel: str
+    user: str
+    text: str
+    thread_ts: str | None = None
 
 
 @dataclass
@@ -48,6 +79,7 @@ class Workspace:
         self.messages: dict[tuple[str, str], Message] = {}
         self.reactions: dict[tuple[str, str], set[str]] = {}
         self.uploads: list[Upload] = []
+        self.ephemerals: list[Ephemeral] = []
         self.files: dict[str, dict[str, Any]] = {}
         self.pending_uploads: dict[str, tuple[str, bytes | None]] = {}
         self.socket_url = ""
@@ -103,6 +135,15 @@ class Workspace:
         return ok(channel=message.channel, ts=message.ts, message=self._message_json(message))
 
     def m_chat_postEphemeral(self, p: dict[str, Any]) -> Answer:
+        if not p.get("channel"):
+            return error("channel_not_found")
+        if not p.get("user"):
+            return error("user_not_in_channel")
+        if not (p.get("text") or p.get("blocks")):
+            return error("no_text")
+        self.ephemerals.append(
+            Ephemeral(p["channel"], p["user"], p.get("text", ""), p.get("thread_ts"))
+        )
         return ok(message_ts=self.new_ts())
 
     def m_chat_update(self, p: dict[str, Any]) -> Answer:
