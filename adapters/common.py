@@ -10,6 +10,8 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
+import httpx
+
 from bot.engine import Deliver, QueueCallback
 from bot.errors import BotError
 from bot.models import Reply, ThreadKey, Turn
@@ -33,6 +35,23 @@ def excerpt(text: str, *, limit: int = EXCERPT_LENGTH) -> str:
 def dm_key(platform: str, *, workspace: str, channel: str, thread: str | None = None) -> ThreadKey:
     """A DM's conversation: its top level is one (thread = channel); a thread in it is another."""
     return ThreadKey(platform, workspace, channel, thread or channel)
+
+
+async def read_within(
+    response: httpx.Response, *, limit: int, too_large: Callable[[], BotError]
+) -> bytes:
+    """A download's raw body, refused as soon as its declared or counted size passes limit."""
+    length = response.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise too_large()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_raw():
+        size += len(chunk)
+        if size > limit:
+            raise too_large()
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 # -- where a message's job goes ----------------------------------------------------------------

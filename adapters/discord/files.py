@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import discord
 import httpx
 
+from adapters.common import read_within
 from bot.errors import ImageTooLarge, InputError, NotAnImage
 from bot.models import Attachment
 
@@ -88,17 +89,7 @@ async def _bounded(response: httpx.Response, attachment: discord.Attachment, lim
         raise _not_downloaded(attachment)
     if response.headers.get("content-encoding", "identity").strip().lower() != "identity":
         raise _not_downloaded(attachment)
-    length = response.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit:
-        raise _over_cap(attachment, limit)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_raw():
-        size += len(chunk)
-        if size > limit:
-            raise _over_cap(attachment, limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await read_within(response, limit=limit, too_large=lambda: _over_cap(attachment, limit))
 
 
 def _over_cap(attachment: discord.Attachment, limit: int) -> ImageTooLarge:

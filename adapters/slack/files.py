@@ -10,6 +10,7 @@ from urllib.parse import urljoin
 import httpx
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.common import read_within
 from bot.errors import BotError, ConfigError, ImageTooLarge, InputError, NotAnImage
 from bot.models import Attachment
 
@@ -140,14 +141,9 @@ class SlackFiles:
 
     async def _read(self, response: httpx.Response, name: str) -> bytes:
         self._check_headers(response, name)
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_raw():
-            size += len(chunk)
-            if size > self._max_bytes:
-                raise self._over_cap(name)
-            chunks.append(chunk)
-        data = b"".join(chunks)
+        data = await read_within(
+            response, limit=self._max_bytes, too_large=lambda: self._over_cap(name)
+        )
         if data.lstrip()[:16].lower().startswith((b"<!doctype html", b"<html")):
             raise ConfigError(_MISSING_SCOPE.format(name=name))
         return data
@@ -163,9 +159,6 @@ class SlackFiles:
             raise ConfigError(_MISSING_SCOPE.format(name=name))
         if headers.get("content-encoding", "identity").strip().lower() != "identity":
             raise BotError(f"Slack sent '{name}' compressed, which I do not accept for files.")
-        length = headers.get("content-length", "")
-        if length.isdigit() and int(length) > self._max_bytes:
-            raise self._over_cap(name)
 
 
 def _name(file: dict[str, Any]) -> str:
