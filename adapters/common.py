@@ -13,7 +13,7 @@ from typing import Generic, Protocol, TypeVar
 import httpx
 
 from bot.engine import Deliver, QueueCallback
-from bot.errors import BotError
+from bot.errors import AlreadyHandled, BotError
 from bot.models import Reply, ThreadKey, Turn
 
 logger = logging.getLogger(__name__)
@@ -265,6 +265,9 @@ async def run_and_deliver(
     try:
         async with outlet.working():
             reply = await job(outlet.on_queued, deliver)
+    except AlreadyHandled:
+        logger.info("%s: another delivery of it is answered (%s)", what, context)
+        return None
     except BotError as exc:
         logger.info("%s refused (%s): %s", what, context, type(exc).__name__)
         await outlet.fail(exc.user_message)

@@ -19,7 +19,18 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import cost, inflight, loop_lag, overhead, store
+from bench import (
+    cost,
+    inflight,
+    long_threads,
+    loop_lag,
+    many_jobs,
+    overhead,
+    real_discord,
+    real_lag,
+    real_path,
+    store,
+)
 from bench.report import Row, Verdict, table
 from bench.sizes import FULL, SMOKE, Context
 
@@ -29,7 +40,12 @@ Bench = Callable[[Context], Awaitable[list[Row]]]
 
 BENCHES: dict[str, Bench] = {
     overhead.NAME: overhead.run,
+    real_path.NAME: real_path.run,
     loop_lag.NAME: loop_lag.run,
+    real_lag.NAME: real_lag.run,
+    real_discord.NAME: real_discord.run,
+    many_jobs.NAME: many_jobs.run,
+    long_threads.NAME: long_threads.run,
     inflight.NAME: inflight.run,
     cost.NAME: cost.run,
     store.NAME: store.run,

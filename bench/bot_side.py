@@ -57,7 +57,7 @@ async def running_engine(settings: Settings, *, log: TextIO) -> AsyncIterator[En
     try:
         async with open_engine(settings, observer=metrics, upstream_observer=metrics) as engine:
             metrics.watch_gate(engine.gate)
-            await engine.start()
+            await engine.recover(platforms=("slack",))
             yield engine
     finally:
         logging.getLogger().removeHandler(errors)

@@ -72,6 +72,8 @@ class Floor:
             ratio=None,
             model="gemini-2.5-flash-image",
             inputs=(Image(data, "image/png"),),
+            owner="floor",
+            lease=30.0,
         )
         t2 = time.monotonic()
         payload = BytesPayload(data, content_type="application/octet-stream")

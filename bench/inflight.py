@@ -23,8 +23,8 @@ from bench.sizes import Context
 from bench.world import ROOT, World
 
 NAME = "in flight"
-SLACK_SECONDS = 1.5
-RSS_TARGET_MB = 600
+SLACK_SECONDS = 1.2  # the wall time allowed beyond the upstream's latency: 6.2 s for 5 s
+RSS_TARGET_MB = 300
 PROMPT = "a paper boat on a stormy sea"
 
 
@@ -102,8 +102,11 @@ async def run(context: Context) -> list[Row]:
     result = json.loads(output.decode().strip().splitlines()[-1])
     if result["images"] != jobs:
         raise RuntimeError(f"{result['images']} images for {jobs} jobs")
+    return rows(result, jobs, latency, smoke=sizes.smoke)
+
+
+def rows(result: dict[str, Any], jobs: int, latency: float, *, smoke: bool) -> list[Row]:
     limit = latency + SLACK_SECONDS
-    smoke = sizes.smoke
     label = f"{jobs} jobs, {latency:g} s upstream"
     return [
         Row(

@@ -1,4 +1,6 @@
-"""Event-loop lag: the longest stall while 20 jobs with 6 MB photos are normalised and sent.
+"""Event-loop lag, core only: the longest stall while 20 jobs with 6 MB photos are normalised
+and sent, the photos handed straight to engine.imagine in the bench's own process (no
+platform download, no HTTP server). `real lag` measures the real path, from outside.
 
 A ticker task asks to wake every TICK seconds; how late it wakes is how long every other
 event (a Slack ack, a Discord heartbeat, another job's reply) would have waited.
@@ -72,17 +74,21 @@ async def run(context: Context) -> list[Row]:
             await ticker.stop()
             sent = (await world.stats())["served"]
     assert all(reply.images for reply in replies) and sent >= len(requests)
-    worst = max(ticker.stalls)
     megabytes = sum(len(r.attachments[0].data) for r in requests) / len(requests) / 1e6
-    label = f"{len(requests)} jobs, {megabytes:.1f} MB photos"
+    label = f"core only: {len(requests)} jobs, {megabytes:.1f} MB photos"
+    return rows(ticker.stalls, wall, label, smoke=sizes.smoke)
+
+
+def rows(stalls: list[float], wall: float, label: str, *, smoke: bool) -> list[Row]:
+    worst = max(stalls)
     return [
         Row(NAME, f"{label}: wall time", f"{wall:.2f} s"),
-        Row(NAME, "stall p99 (5 ms ticker)", ms(percentile(ticker.stalls, 0.99))),
+        Row(NAME, "core only: stall p99 (5 ms ticker)", ms(percentile(stalls, 0.99))),
         Row(
             NAME,
-            "largest stall",
+            "core only: largest stall",
             ms(worst),
             f"<= {ms(TARGET)}",
-            judged(worst <= TARGET, smoke=sizes.smoke),
+            judged(worst <= TARGET, smoke=smoke),
         ),
     ]

@@ -59,6 +59,9 @@ def prompt(number: int) -> str:
     return " ".join(words)
 
 
+OWNER = "bench"
+
+
 async def append_turn(
     store: SqliteStore,
     thread_id: int,
@@ -78,9 +81,12 @@ async def append_turn(
         ratio=ratio,
         model=model,
         inputs=(),
+        owner=OWNER,
+        lease=30.0,
     )
     return await store.finish_turn(
         turn.id,
+        owner=OWNER,
         outputs=(TINY,),
         text="",
         usage=Usage(310, 1290, 1600, 1),

@@ -1,4 +1,4 @@
-"""The bot's side of bench.world_process: start it, command it, read what it reports."""
+"""The bench's side of bench.world_process: start it, command it, read what it reports."""
 
 from __future__ import annotations
 
@@ -15,10 +15,12 @@ START_TIMEOUT = 30.0
 
 
 class World:
-    """The fake upstream and fake Slack, running in a child process."""
+    """The fake upstream and fake Slack (and Discord, when asked), running in a child process."""
 
-    def __init__(self, *, latency: float, padding: int = 0) -> None:
+    def __init__(self, *, latency: float, padding: int = 0, discord: bool = False) -> None:
         self._args = ["--latency", str(latency), "--padding", str(padding)]
+        if discord:
+            self._args.append("--discord")
         self._process: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
         self._answers: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -26,10 +28,13 @@ class World:
             "served": {},
             "upload": {},
             "sent": {},
+            "settled": {},
+            "reply": {},
         }
         self.gptproto = ""
         self.slack_api = ""
         self.bot_token = ""
+        self.discord: dict[str, str] = {}  # api, gateway, token, guild (with discord=True)
 
     async def __aenter__(self) -> World:
         self._process = await asyncio.create_subprocess_exec(
@@ -45,6 +50,11 @@ class World:
         ready = await asyncio.wait_for(self._answers.get(), START_TIMEOUT)
         self.gptproto, self.slack_api = ready["gptproto"], ready["slack_api"]
         self.bot_token = ready["bot_token"]
+        self.discord = {
+            key.removeprefix("discord_"): value
+            for key, value in ready.items()
+            if key.startswith("discord_")
+        }
         return self
 
     async def __aexit__(
@@ -79,11 +89,16 @@ class World:
         await self._answer()
 
     async def mention(self, *, url: str, secret: str, jobs: list[dict[str, str]]) -> None:
-        """Have the fake Slack deliver one signed app_mention per job (job, text, ts), at once."""
+        """Have the fake Slack deliver one signed event per job, at once (bench.world_slack:
+        job, text, ts, user; `attach` a file; `thread_ts` for a message in a thread)."""
         await self._send({"cmd": "mentions", "url": url, "secret": secret, "jobs": jobs})
 
+    async def discord_mention(self, jobs: list[dict[str, str]]) -> None:
+        """Have the fake Discord send one mention with a small PNG per job (job, text, user)."""
+        await self._send({"cmd": "discord", "jobs": jobs})
+
     async def event(self, kind: str, key: str, *, within: float = 30.0) -> dict[str, Any]:
-        """The report of one kind (served, upload, sent) for a job id or thread ts."""
+        """The report of one kind (served, upload, sent, settled, reply) for a job or thread."""
         future = self._future(kind, key)
         try:
             return await asyncio.wait_for(asyncio.shield(future), within)

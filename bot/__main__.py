@@ -16,7 +16,7 @@ from bot.ops import RedactSecrets, Role, configure_logging, secret_values
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = make_parser()
-    commands = parser.add_subparsers(dest="command", metavar="{run,check,imagine}")
+    commands = parser.add_subparsers(dest="command", metavar="{run,check,imagine,migrate-store}")
     run = commands.add_parser("run", help="run every adapter whose token is set (the default)")
     run.add_argument(
         "--role", type=Role, choices=list(Role), default=Role.ALL,
@@ -28,6 +28,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--online", action="store_true", help="also verify the API key and tokens (one call each)"
     )
     add_imagine_parser(commands)
+    move = commands.add_parser(
+        "migrate-store", help="copy the SQLite database (DATABASE_URL) into an empty PostgreSQL one"
+    )
+    move.add_argument("--to", required=True, metavar="postgresql://...", dest="target")
     return parser.parse_args(argv)
 
 
@@ -47,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "imagine":
             _quiet_logging(settings)
             return asyncio.run(bootstrap.imagine(settings, ImagineArgs.from_namespace(args)))
+        if args.command == "migrate-store":
+            configure_logging(settings)
+            return asyncio.run(bootstrap.migrate_store(settings, target=args.target))
         if args.command == "check":
             _quiet_logging(settings)
             return asyncio.run(bootstrap.check(settings, online=args.online))

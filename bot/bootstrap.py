@@ -19,6 +19,7 @@ from adapters.cli import ImagineArgs, run_imagine
 from bot.config import Settings
 from bot.engine import AccessPolicy, Engine, EngineOptions, JobGate, JobObserver, UserLimits
 from bot.errors import BotError, ConfigError
+from bot.images import ImageWorkers
 from bot.ops import (
     Finding,
     Health,
@@ -49,7 +50,26 @@ logger = logging.getLogger(__name__)
 
 def build_store(settings: Settings) -> Store:
     """The store DATABASE_URL names, not yet opened."""
+    if settings.database_is_postgres:
+        # Imported here: a process on SQLite (the terminal above all) never loads asyncpg.
+        from storage.postgres import PostgresStore
+
+        return PostgresStore(settings.database_url, max_connections=_pool_size(settings))
     return SqliteStore(settings.database_path)
+
+
+def _pool_size(settings: Settings) -> int:
+    """Connections for the jobs in flight, and a few for events, health and retention besides."""
+    return settings.max_concurrent_jobs + 4
+
+
+def describe_database(settings: Settings) -> str:
+    """The database DATABASE_URL names, as a message may show it: never with a password."""
+    if settings.database_is_postgres:
+        from storage.postgres_connection import describe
+
+        return f"PostgreSQL {describe(settings.database_url)}"
+    return f"SQLite {settings.database_path}"
 
 
 def build_generator(
@@ -66,6 +86,7 @@ def build_generator(
         timeout=settings.upstream_timeout,
         max_attempts=settings.upstream_max_attempts,
         max_answer_bytes=settings.upstream_max_answer_bytes,
+        transport=settings.upstream_transport,
         max_connections=settings.max_concurrent_jobs,
         observer=observer,
     )
@@ -78,6 +99,7 @@ def build_engine(
     generator: ImageGenerator,
     terminal: bool = False,
     observer: JobObserver | None = None,
+    images: ImageWorkers | None = None,
 ) -> Engine:
     """The engine over a store and a generator; the terminal runs without user limits."""
     limits = UserLimits(
@@ -103,9 +125,16 @@ def build_engine(
             api=settings.image_api,
             default_ratio=settings.default_aspect_ratio,
             history_turns=settings.history_turns,
+            lease_seconds=settings.job_lease_seconds,
         ),
         observer=observer,
+        images=images,
     )
+
+
+def build_image_workers(settings: Settings) -> ImageWorkers:
+    """The process's one pool for image work, shared by every job; no process starts yet."""
+    return ImageWorkers(settings.image_workers)
 
 
 @asynccontextmanager
@@ -117,12 +146,14 @@ async def open_engine(
     generator: ImageGenerator | None = None,
     observer: JobObserver | None = None,
     upstream_observer: UpstreamObserver | None = None,
+    images: ImageWorkers | None = None,
 ) -> AsyncIterator[Engine]:
     """An engine on an open store and a generator, closed on exit.
 
-    A store or generator passed in is used as it is and left to its owner to close; the ones
-    built here are opened and closed here. The terminal is the operator's own: no per-user
-    limits or access lists apply there.
+    A store, generator or image workers passed in are used as they are and left to their owner
+    to close; the ones built here are opened and closed here. The terminal is the operator's
+    own: no per-user limits or access lists apply there, and its one job converts images in a
+    thread rather than wait for a worker process to start.
     """
     async with AsyncExitStack() as owned:
         if generator is None:
@@ -133,8 +164,16 @@ async def open_engine(
             store = build_store(settings)
             owned.push_async_callback(store.close)
             await store.open()
+        if images is None and not terminal:
+            images = build_image_workers(settings)  # its workers start on first use
+            owned.push_async_callback(images.aclose)
         yield build_engine(
-            settings, store=store, generator=generator, terminal=terminal, observer=observer
+            settings,
+            store=store,
+            generator=generator,
+            terminal=terminal,
+            observer=observer,
+            images=images,
         )
 
 
@@ -210,8 +249,13 @@ async def serve(settings: Settings, *, role: Role = Role.ALL) -> int:
         store = build_store(settings)
         stack.push_async_callback(store.close)
         await store.open()
+        images = build_image_workers(settings)
+        stack.push_async_callback(images.aclose)  # after the service has drained its jobs
+        await images.start()
         engine = await stack.enter_async_context(
-            open_engine(settings, store=store, observer=metrics, upstream_observer=metrics)
+            open_engine(
+                settings, store=store, images=images, observer=metrics, upstream_observer=metrics
+            )
         )
         service = build_service(settings, engine=engine, store=store, metrics=metrics, plan=plan)
         await _run_until_signalled(service)
@@ -244,9 +288,24 @@ def run(settings: Settings, *, role: Role = Role.ALL) -> int:
 
 async def imagine(settings: Settings, args: ImagineArgs) -> int:
     """`python -m bot imagine`: one turn from the terminal."""
+    # The terminal never fails anyone's jobs: that is for the processes serving platforms.
     async with open_engine(settings, terminal=True) as engine:
-        await engine.start()
         return await run_imagine(engine, args)
+
+
+async def migrate_store(settings: Settings, *, target: str) -> int:
+    """`python -m bot migrate-store --to postgresql://...`: copy every row, then say so."""
+    from storage.migrate import copy_sqlite_to_postgres  # asyncpg only where it is used
+
+    if settings.database_is_postgres or not target.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(
+            "migrate-store copies the SQLite database DATABASE_URL names into a PostgreSQL "
+            "database: set DATABASE_URL=sqlite:///... and pass --to postgresql://..."
+        )
+    copied = await copy_sqlite_to_postgres(settings.database_path, target)
+    print(", ".join(f"{table}: {rows}" for table, rows in copied.items()))
+    print("Done. Point DATABASE_URL at the PostgreSQL database and start the bot.")
+    return 0
 
 
 async def _store_finding(settings: Settings) -> Finding:
@@ -259,9 +318,10 @@ async def _store_finding(settings: Settings) -> Finding:
         answers = await store.ping()
     finally:
         await store.close()
+    where = describe_database(settings)
     if not answers:
-        return Finding("store", f"{settings.database_path} opened but does not answer", 3)
-    return Finding("store", f"SQLite {settings.database_path}: opened, schema up to date")
+        return Finding("store", f"{where} opened but does not answer", 3)
+    return Finding("store", f"{where}: opened, schema up to date")
 
 
 async def check(settings: Settings, *, online: bool) -> int:

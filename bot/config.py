@@ -10,6 +10,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -19,6 +20,7 @@ from bot.errors import ConfigError
 from bot.upstream import RATIOS, Api
 
 IdList = Annotated[frozenset[str], NoDecode]
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 def _split_ids(value: Any) -> Any:
@@ -44,13 +46,23 @@ class Settings(BaseSettings):
     upstream_max_attempts: int = Field(4, ge=1, le=10)
     # A 4K PNG is about 34 MB as base64 JSON: twice that, and nothing legitimate is refused.
     upstream_max_answer_bytes: int = Field(64 * 1024 * 1024, ge=1_000_000)
+    # aiohttp reads a large answer with under half httpcore's CPU; httpx is the way back.
+    upstream_transport: Literal["aiohttp", "httpx"] = "aiohttp"
     history_turns: int = Field(6, ge=0, le=50)
-    database_url: str = "sqlite:///data/bot.db"
+    # A pending job, an event being answered and a thread's turn are held this long without a
+    # renewal before another process sharing the database takes them over.
+    job_lease_seconds: float = Field(30.0, ge=3.0, le=600.0)
+    # repr=False: a PostgreSQL URL may carry the database's password.
+    database_url: str = Field("sqlite:///data/bot.db", repr=False)
 
     discord_token: SecretStr | None = None
     discord_api_base_url: AnyHttpUrl | None = None
     discord_gateway_url: str | None = None
     discord_guild_ids: IdList = frozenset()
+    # Discord serves each gateway shard to one connection: the processes sharing the database
+    # split these between them, one lease per shard.
+    discord_shard_count: int = Field(1, ge=1, le=4096)
+    discord_shard_ids: Annotated[frozenset[int], NoDecode] = frozenset()  # empty: every shard
 
     slack_bot_token: SecretStr | None = None
     slack_app_token: SecretStr | None = None
@@ -71,6 +83,7 @@ class Settings(BaseSettings):
     user_jobs_per_minute: int = Field(5, ge=0)
     user_jobs_per_day: int = Field(100, ge=0)
     max_download_mb: float = Field(25.0, gt=0)
+    image_workers: int = Field(0, ge=0)  # processes for image work; 0: the cores minus one
 
     allowed_channel_ids: IdList = frozenset()
     allowed_user_ids: IdList = frozenset()
@@ -97,6 +110,20 @@ class Settings(BaseSettings):
     def _comma_list(cls, value: Any) -> Any:
         return _split_ids(value)
 
+    @field_validator("discord_shard_ids", mode="before")
+    @classmethod
+    def _shard_list(cls, value: Any) -> Any:
+        return _split_ids(value)
+
+    @field_validator("discord_shard_ids")
+    @classmethod
+    def _shards_in_range(cls, value: frozenset[int], info: ValidationInfo) -> frozenset[int]:
+        count = info.data.get("discord_shard_count", 1)
+        wrong = sorted(shard for shard in value if not 0 <= shard < count)
+        if wrong:
+            raise ValueError(f"shards {wrong} are not in 0..{count - 1} (DISCORD_SHARD_COUNT)")
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
@@ -118,9 +145,15 @@ class Settings(BaseSettings):
 
     @field_validator("database_url")
     @classmethod
-    def _sqlite_url(cls, value: str) -> str:
-        if not value.startswith("sqlite:///") or value == "sqlite:///":
-            raise ValueError("expected sqlite:///relative/path.db or sqlite:////absolute/path.db")
+    def _database_url(cls, value: str) -> str:
+        sqlite = value.startswith("sqlite:///") and value != "sqlite:///"
+        postgres = value.startswith(POSTGRES_SCHEMES) and value not in POSTGRES_SCHEMES
+        if not (sqlite or postgres):
+            # Never the value itself: it may carry a password.
+            raise ValueError(
+                "expected sqlite:///relative/path.db, sqlite:////absolute/path.db or "
+                "postgresql://user:password@host:port/database"
+            )
         return value
 
     @field_validator("discord_gateway_url")
@@ -148,6 +181,16 @@ class Settings(BaseSettings):
     def database_path(self) -> Path:
         """The SQLite file: `sqlite:///rel.db` is relative, `sqlite:////abs.db` absolute."""
         return Path(self.database_url.removeprefix("sqlite:///"))
+
+    @property
+    def database_is_postgres(self) -> bool:
+        """DATABASE_URL names a PostgreSQL database (shared by processes) rather than a file."""
+        return self.database_url.startswith(POSTGRES_SCHEMES)
+
+    @property
+    def discord_shards(self) -> tuple[int, ...]:
+        """The shards this process may run: DISCORD_SHARD_IDS, else all of them."""
+        return tuple(sorted(self.discord_shard_ids or range(self.discord_shard_count)))
 
     @property
     def discord_enabled(self) -> bool:

@@ -33,7 +33,8 @@ BotError                      user_message, exit_code
     ├── UserRateLimited       retry_after = seconds
     ├── QuotaExceeded         retry_after = seconds until the quota resets
     ├── AccessDenied
-    └── ShuttingDown
+    ├── ShuttingDown
+    └── AlreadyHandled        a repeat of an event another delivery answers: say nothing
 """
 
 from __future__ import annotations
@@ -294,3 +295,9 @@ class AccessDenied(RefusedError):
 
 class ShuttingDown(RefusedError):
     default_message = "The bot is restarting. Please try again in a minute."
+
+
+class AlreadyHandled(RefusedError):
+    """Another delivery of the same event (here or in another process) answers it."""
+
+    default_message = "That message is already being answered."

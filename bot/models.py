@@ -83,6 +83,8 @@ class Request:
     model: str | None = None
     reply_to: int | None = None  # a turn id: branch from that turn instead of the head
     roles: tuple[str, ...] = ()  # the user's role ids, where the platform has roles
+    # The event ids this request answers (claimed by the adapter): settled with its turn.
+    claims: tuple[str, ...] = ()
 
 
 class TurnStatus(StrEnum):

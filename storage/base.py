@@ -1,4 +1,10 @@
-"""The Store protocol the core depends on; each backend passes the tests/storage contract suite."""
+"""The Store protocol the core depends on; each backend passes the tests/storage contract suite.
+
+Several processes may share one store (the Procfile's two roles, replicas, the terminal), so
+work in progress is owned: a pending turn, an event claim and a named lease each record the
+instance that holds them and until when (`lease` seconds from now, extended by `renew`).
+Another process takes them over only once that time has passed.
+"""
 
 from __future__ import annotations
 
@@ -49,13 +55,19 @@ class Store(Protocol):
         ratio: str | None,
         model: str,
         inputs: Sequence[Image],
+        owner: str,
+        lease: float,
+        claims: Sequence[str] = (),
     ) -> Turn:
-        """Store a pending turn and its input images (once per content hash)."""
+        """Store a pending turn held by owner, its input images (once per content hash), and
+        settle the owner's claims on event ids of the thread's platform, all in one
+        transaction; AlreadyHandled, and nothing stored, when another holds or settled one."""
 
     async def finish_turn(
         self,
         turn_id: int,
         *,
+        owner: str,
         outputs: Sequence[Image],
         text: str,
         usage: Usage,
@@ -63,8 +75,12 @@ class Store(Protocol):
         cost_usd: float = 0.0,
         head: bool = True,
     ) -> Turn:
-        """Mark a turn done, store its outputs, add usage to the ledger; with head, move the
-        thread's head to it (else move_head does, once the result has been delivered)."""
+        """Mark the owner's turn done, store its outputs, add usage to the ledger; with head,
+        move the thread's head to it (else move_head does, once the result was delivered).
+
+        A turn another process failed because its lease ran out is finished all the same
+        (its owner still delivers it); a turn of another owner is refused with LookupError.
+        """
 
     async def move_head(self, turn_id: int) -> None:
         """Make a done turn its thread's head."""
@@ -80,9 +96,26 @@ class Store(Protocol):
     async def load_images(self, hashes: Sequence[str]) -> list[Image]:
         """Image bytes by content hash, in the order asked; missing hashes are skipped."""
 
-    async def fail_pending(self, *, error: str) -> list[tuple[Turn, ThreadKey]]:
-        """At start-up: mark turns left pending by a crash failed; return each with the key of
-        the place its conversation lives now (a later alias rather than the first key)."""
+    async def fail_expired(
+        self, *, error: str, platforms: Sequence[str]
+    ) -> list[tuple[Turn, ThreadKey]]:
+        """Mark failed the pending turns of these platforms whose lease ran out (their process
+        died), so that the caller, which serves them, tells their users; return each,
+        once across all processes, with the key of the place its conversation lives now (a
+        later alias rather than the first key)."""
+
+    # -- ownership ------------------------------------------------------------------
+
+    async def renew(self, *, owner: str, lease: float) -> int:
+        """Extend everything owner holds (pending turns, open claims, leases) by lease seconds
+        from now; returns how many things it holds."""
+
+    async def acquire_lease(self, name: str, *, owner: str, lease: float) -> bool:
+        """True when owner holds the named lease for lease seconds from now: it was free, it
+        had run out, or owner held it already."""
+
+    async def release_lease(self, name: str, *, owner: str) -> None:
+        """Give the named lease up, if owner holds it."""
 
     # -- platform messages --------------------------------------------------------
 
@@ -95,13 +128,25 @@ class Store(Protocol):
 
     # -- dedupe -------------------------------------------------------------------
 
-    async def claim_event(self, *, platform: str, event_id: str) -> bool:
-        """True the first time an event id is claimed, False for every repeat."""
+    async def claim_event(self, *, platform: str, event_id: str, owner: str, lease: float) -> bool:
+        """True when owner now holds the event id: its first delivery, or a claim whose holder's
+        lease ran out before it was settled; False for every other repeat."""
+
+    async def settle_claims(self, *, platform: str, event_ids: Sequence[str], owner: str) -> None:
+        """The owner has answered these events: every later delivery of them is a repeat."""
+
+    async def release_claims(self, *, platform: str, event_ids: Sequence[str], owner: str) -> None:
+        """The owner could not record these events: their next delivery is handled again."""
 
     # -- usage --------------------------------------------------------------------
 
     async def jobs_since(self, *, platform: str, user: str, since: datetime) -> int:
         """Turns a user started since a moment, not counting failed ones."""
+
+    async def first_job_since(
+        self, *, platform: str, user: str, since: datetime
+    ) -> datetime | None:
+        """When the first of those turns started."""
 
     async def usage_totals(
         self,

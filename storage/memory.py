@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime
 
 from bot.models import Image, Thread, ThreadKey, Turn, Usage, UsageTotals
+from storage import memory_ownership as ownership
 from storage import memory_records as records
 from storage import memory_tables as tables
 from storage.times import EVENT_RETENTION, as_utc, utc_now
@@ -81,17 +82,22 @@ class MemoryStore:
         ratio: str | None,
         model: str,
         inputs: Sequence[Image],
+        owner: str,
+        lease: float,
+        claims: Sequence[str] = (),
     ) -> Turn:
-        """Store a pending turn and its input images (once per content hash)."""
-        return tables.start_turn(
+        """Store a pending turn held by owner, its inputs and its settled claims at once."""
+        return ownership.start_turn(
             await self._enter(), thread_id, parent_id=parent_id, user=user, prompt=prompt,
-            ratio=ratio, model=model, inputs=inputs, now=self._now(),
+            ratio=ratio, model=model, inputs=inputs, owner=owner, lease=lease, claims=claims,
+            now=self._now(),
         )  # fmt: skip
 
     async def finish_turn(
         self,
         turn_id: int,
         *,
+        owner: str,
         outputs: Sequence[Image],
         text: str,
         usage: Usage,
@@ -99,9 +105,9 @@ class MemoryStore:
         cost_usd: float = 0.0,
         head: bool = True,
     ) -> Turn:
-        """Mark a turn done, store its outputs, add usage; with head, move the thread's head."""
-        return tables.finish_turn(
-            await self._enter(), turn_id, outputs=outputs, text=text, usage=usage,
+        """Mark the owner's turn done, store its outputs, add usage; with head, move the head."""
+        return ownership.finish_turn(
+            await self._enter(), turn_id, owner=owner, outputs=outputs, text=text, usage=usage,
             parts_json=parts_json, cost_usd=cost_usd, now=self._now(), head=head,
         )  # fmt: skip
 
@@ -126,12 +132,31 @@ class MemoryStore:
         """Image bytes by content hash, in the order asked; missing hashes are skipped."""
         return tables.load_images(await self._enter(), hashes)
 
-    async def fail_pending(self, *, error: str) -> list[tuple[Turn, ThreadKey]]:
-        """At start-up: mark turns left pending by a crash failed and return them."""
-        failed = tables.fail_pending(await self._enter(), error=error)
+    async def fail_expired(
+        self, *, error: str, platforms: Sequence[str]
+    ) -> list[tuple[Turn, ThreadKey]]:
+        """Mark failed the pending turns of these platforms whose lease ran out; return them."""
+        failed = ownership.fail_expired(
+            await self._enter(), error=error, platforms=platforms, now=self._now()
+        )
         if failed:
-            logger.info("marked %s turns left pending as failed", len(failed))
+            logger.info("marked %s turns whose lease ran out as failed", len(failed))
         return failed
+
+    # -- ownership -----------------------------------------------------------------
+
+    async def renew(self, *, owner: str, lease: float) -> int:
+        """Extend everything owner holds by lease seconds from now."""
+        return ownership.renew(await self._enter(), owner=owner, lease=lease, now=self._now())
+
+    async def acquire_lease(self, name: str, *, owner: str, lease: float) -> bool:
+        """True when owner holds the named lease (free, run out, or held already)."""
+        return ownership.acquire_lease(
+            await self._enter(), name, owner=owner, lease=lease, now=self._now()
+        )
+
+    async def release_lease(self, name: str, *, owner: str) -> None:
+        ownership.release_lease(await self._enter(), name, owner=owner)
 
     # -- platform messages ---------------------------------------------------------
 
@@ -151,10 +176,23 @@ class MemoryStore:
 
     # -- dedupe --------------------------------------------------------------------
 
-    async def claim_event(self, *, platform: str, event_id: str) -> bool:
-        """True the first time an event id is claimed, False for every repeat."""
-        return records.claim_event(
-            await self._enter(), platform=platform, event_id=event_id, now=self._now()
+    async def claim_event(self, *, platform: str, event_id: str, owner: str, lease: float) -> bool:
+        """True when owner now holds the event id (first delivery, or its holder died)."""
+        return ownership.claim_event(
+            await self._enter(), platform=platform, event_id=event_id, owner=owner,
+            lease=lease, now=self._now(),
+        )  # fmt: skip
+
+    async def settle_claims(self, *, platform: str, event_ids: Sequence[str], owner: str) -> None:
+        """The owner has answered these events."""
+        ownership.settle_claims(
+            await self._enter(), platform=platform, event_ids=event_ids, owner=owner
+        )
+
+    async def release_claims(self, *, platform: str, event_ids: Sequence[str], owner: str) -> None:
+        """The owner could not record these events: their next delivery is handled."""
+        ownership.release_claims(
+            await self._enter(), platform=platform, event_ids=event_ids, owner=owner
         )
 
     # -- usage ---------------------------------------------------------------------
@@ -162,6 +200,14 @@ class MemoryStore:
     async def jobs_since(self, *, platform: str, user: str, since: datetime) -> int:
         """Turns a user started since a moment, not counting failed ones."""
         return records.jobs_since(await self._enter(), platform=platform, user=user, since=since)
+
+    async def first_job_since(
+        self, *, platform: str, user: str, since: datetime
+    ) -> datetime | None:
+        """When the first of those turns started."""
+        return records.first_job_since(
+            await self._enter(), platform=platform, user=user, since=since
+        )
 
     async def usage_totals(
         self,

@@ -27,13 +27,6 @@ def message_for_turn(tables: Tables, turn_id: int, *, platform: str) -> str | No
     return min(linked, default=None)
 
 
-def claim_event(tables: Tables, *, platform: str, event_id: str, now: datetime) -> bool:
-    if (platform, event_id) in tables.events:
-        return False
-    tables.events[platform, event_id] = now
-    return True
-
-
 def jobs_since(tables: Tables, *, platform: str, user: str, since: datetime) -> int:
     since = as_utc(since)
     return sum(
@@ -43,6 +36,23 @@ def jobs_since(tables: Tables, *, platform: str, user: str, since: datetime) -> 
         and row.turn.user == user
         and row.created_at >= since
         and row.turn.status is not TurnStatus.FAILED
+    )
+
+
+def first_job_since(
+    tables: Tables, *, platform: str, user: str, since: datetime
+) -> datetime | None:
+    since = as_utc(since)
+    return min(
+        (
+            row.created_at
+            for row in tables.turns.values()
+            if row.platform == platform
+            and row.turn.user == user
+            and row.created_at >= since
+            and row.turn.status is not TurnStatus.FAILED
+        ),
+        default=None,
     )
 
 
@@ -105,7 +115,7 @@ def _settle_threads(tables: Tables, thread_ids: set[int], *, gone: set[int]) -> 
 
 def forget_events(tables: Tables, *, before: datetime) -> int:
     before = as_utc(before)
-    old = [claim for claim, claimed_at in tables.events.items() if claimed_at < before]
+    old = [claim for claim, row in tables.events.items() if row.claimed_at < before]
     for claim in old:
         del tables.events[claim]
     return len(old)

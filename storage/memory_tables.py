@@ -43,6 +43,16 @@ class TurnRow:
     turn: Turn
     platform: str  # the thread's, as usage is counted per platform
     created_at: datetime  # the turn's, never None here
+    owner: str = ""
+    lease_until: datetime | None = None
+
+
+@dataclass
+class EventRow:
+    claimed_at: datetime
+    owner: str
+    lease_until: datetime | None  # None once settled
+    settled: bool
 
 
 @dataclass(frozen=True)
@@ -64,7 +74,8 @@ class Tables:
     images: dict[str, Image] = field(default_factory=dict)
     image_uses: Counter[str] = field(default_factory=Counter)
     messages: dict[tuple[str, str], int] = field(default_factory=dict)
-    events: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    events: dict[tuple[str, str], EventRow] = field(default_factory=dict)
+    leases: dict[str, tuple[str, datetime]] = field(default_factory=dict)  # name: owner, until
     ledger: dict[LedgerKey, UsageTotals] = field(default_factory=dict)
     # Ids are never reused, even once the newest turns are pruned.
     thread_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -120,6 +131,8 @@ def start_turn(
     ratio: str | None,
     model: str,
     inputs: Sequence[Image],
+    owner: str,
+    lease_until: datetime,
     now: datetime,
 ) -> Turn:
     # Every check comes before the first change: a refused turn leaves nothing behind.
@@ -136,7 +149,9 @@ def start_turn(
         inputs=_keep_images(tables, inputs), outputs=(), status=TurnStatus.PENDING,
         created_at=now,
     )  # fmt: skip
-    tables.turns[turn.id] = TurnRow(turn, platform=thread.platform, created_at=now)
+    tables.turns[turn.id] = TurnRow(
+        turn, platform=thread.platform, created_at=now, owner=owner, lease_until=lease_until
+    )
     return turn
 
 
@@ -161,12 +176,12 @@ def finish_turn(
     now: datetime,
     head: bool,
 ) -> Turn:
-    row = tables.turns.get(turn_id)
-    if row is None or row.turn.status is not TurnStatus.PENDING:
-        raise LookupError(f"turn {turn_id} is not pending")
+    """Mark a turn done whatever its state; the caller has checked that it may."""
+    row = tables.turns[turn_id]
+    row.lease_until = None
     row.turn = replace(
         row.turn, status=TurnStatus.DONE, text=text, parts_json=parts_json, usage=usage,
-        outputs=_keep_images(tables, outputs),
+        outputs=_keep_images(tables, outputs), error=None,
     )  # fmt: skip
     thread = tables.threads[row.turn.thread_id]
     if head:
@@ -219,16 +234,6 @@ def ancestry(tables: Tables, turn_id: int, *, limit: int) -> list[Turn]:
             chain.append(parent)
         parent_id = parent.parent_id
     return chain[::-1]
-
-
-def fail_pending(tables: Tables, *, error: str) -> list[tuple[Turn, ThreadKey]]:
-    failed: list[tuple[Turn, ThreadKey]] = []
-    for row in tables.turns.values():
-        if row.turn.status is TurnStatus.PENDING:
-            row.turn = replace(row.turn, status=TurnStatus.FAILED, error=error)
-            # The newest alias: where the conversation went on after its first turn.
-            failed.append((row.turn, tables.threads[row.turn.thread_id].keys[-1]))
-    return failed
 
 
 def load_images(tables: Tables, hashes: Sequence[str]) -> list[Image]:

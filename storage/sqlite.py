@@ -12,6 +12,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 from bot.errors import ConfigError
 from bot.models import Image, Thread, ThreadKey, Turn, Usage, UsageTotals
+from storage import sqlite_ownership as ownership
 from storage import sqlite_queries as queries
 from storage import sqlite_records as records
 from storage.sqlite_connection import Checkpointer, Role, connect
@@ -186,17 +187,22 @@ class SqliteStore:
         ratio: str | None,
         model: str,
         inputs: Sequence[Image],
+        owner: str,
+        lease: float,
+        claims: Sequence[str] = (),
     ) -> Turn:
-        """Store a pending turn and its input images (once per content hash)."""
+        """Store a pending turn held by owner, its inputs and its settled claims at once."""
         return await self._write(
-            queries.start_turn, thread_id, parent_id=parent_id, user=user, prompt=prompt,
-            ratio=ratio, model=model, inputs=inputs, now=self._now(),
+            ownership.start_turn, thread_id, parent_id=parent_id, user=user, prompt=prompt,
+            ratio=ratio, model=model, inputs=inputs, owner=owner, lease=lease, claims=claims,
+            now=self._now(),
         )  # fmt: skip
 
     async def finish_turn(
         self,
         turn_id: int,
         *,
+        owner: str,
         outputs: Sequence[Image],
         text: str,
         usage: Usage,
@@ -204,9 +210,9 @@ class SqliteStore:
         cost_usd: float = 0.0,
         head: bool = True,
     ) -> Turn:
-        """Mark a turn done, store its outputs, add usage; with head, move the thread's head."""
+        """Mark the owner's turn done, store its outputs, add usage; with head, move the head."""
         return await self._write(
-            queries.finish_turn, turn_id, outputs=outputs, text=text, usage=usage,
+            ownership.finish_turn, turn_id, owner=owner, outputs=outputs, text=text, usage=usage,
             parts_json=parts_json, cost_usd=cost_usd, now=self._now(), head=head,
         )  # fmt: skip
 
@@ -231,12 +237,31 @@ class SqliteStore:
         """Image bytes by content hash, in the order asked; missing hashes are skipped."""
         return await self._read(queries.load_images, hashes)
 
-    async def fail_pending(self, *, error: str) -> list[tuple[Turn, ThreadKey]]:
-        """At start-up: mark turns left pending by a crash failed and return them."""
-        failed = await self._write(queries.fail_pending, error=error, now=self._now())
+    async def fail_expired(
+        self, *, error: str, platforms: Sequence[str]
+    ) -> list[tuple[Turn, ThreadKey]]:
+        """Mark failed the pending turns of these platforms whose lease ran out; return them."""
+        failed = await self._write(
+            ownership.fail_expired, error=error, platforms=platforms, now=self._now()
+        )
         if failed:
-            logger.info("marked %s turns left pending as failed", len(failed))
+            logger.info("marked %s turns whose lease ran out as failed", len(failed))
         return failed
+
+    # -- ownership -----------------------------------------------------------------
+
+    async def renew(self, *, owner: str, lease: float) -> int:
+        """Extend everything owner holds by lease seconds from now."""
+        return await self._write(ownership.renew, owner=owner, lease=lease, now=self._now())
+
+    async def acquire_lease(self, name: str, *, owner: str, lease: float) -> bool:
+        """True when owner holds the named lease (free, run out, or held already)."""
+        return await self._write(
+            ownership.acquire_lease, name, owner=owner, lease=lease, now=self._now()
+        )
+
+    async def release_lease(self, name: str, *, owner: str) -> None:
+        await self._write(ownership.release_lease, name, owner=owner)
 
     # -- platform messages ---------------------------------------------------------
 
@@ -252,10 +277,23 @@ class SqliteStore:
 
     # -- dedupe --------------------------------------------------------------------
 
-    async def claim_event(self, *, platform: str, event_id: str) -> bool:
-        """True the first time an event id is claimed, False for every repeat."""
+    async def claim_event(self, *, platform: str, event_id: str, owner: str, lease: float) -> bool:
+        """True when owner now holds the event id (first delivery, or its holder died)."""
         return await self._write(
-            records.claim_event, platform=platform, event_id=event_id, now=self._now()
+            ownership.claim_event, platform=platform, event_id=event_id, owner=owner,
+            lease=lease, now=self._now(),
+        )  # fmt: skip
+
+    async def settle_claims(self, *, platform: str, event_ids: Sequence[str], owner: str) -> None:
+        """The owner has answered these events."""
+        await self._write(
+            ownership.settle_claims, platform=platform, event_ids=event_ids, owner=owner
+        )
+
+    async def release_claims(self, *, platform: str, event_ids: Sequence[str], owner: str) -> None:
+        """The owner could not record these events: their next delivery is handled."""
+        await self._write(
+            ownership.release_claims, platform=platform, event_ids=event_ids, owner=owner
         )
 
     # -- usage ---------------------------------------------------------------------
@@ -263,6 +301,12 @@ class SqliteStore:
     async def jobs_since(self, *, platform: str, user: str, since: datetime) -> int:
         """Turns a user started since a moment, not counting failed ones."""
         return await self._read(records.jobs_since, platform=platform, user=user, since=since)
+
+    async def first_job_since(
+        self, *, platform: str, user: str, since: datetime
+    ) -> datetime | None:
+        """When the first of those turns started."""
+        return await self._read(records.first_job_since, platform=platform, user=user, since=since)
 
     async def usage_totals(
         self,

@@ -157,6 +157,8 @@ def start_turn(
     ratio: str | None,
     model: str,
     inputs: Sequence[Image],
+    owner: str,
+    lease_until: int,
     now: datetime,
 ) -> Turn:
     counted = first_row(
@@ -171,10 +173,11 @@ def start_turn(
     try:
         (turn_id,) = db.execute(
             "INSERT INTO turns (thread_id, number, parent_id, platform, user_id, model, ratio,"
-            " created_at, prompt, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')"
-            " RETURNING id",
-            (thread_id, number, parent_id, platform, user, model, ratio, to_micros(now), prompt),
-        ).fetchall()[0]
+            " created_at, prompt, status, owner, lease_until)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) RETURNING id",
+            (thread_id, number, parent_id, platform, user, model, ratio, to_micros(now), prompt,
+             owner, lease_until),
+        ).fetchall()[0]  # fmt: skip
     except sqlite3.IntegrityError as exc:
         raise LookupError(f"no parent turn {parent_id}") from exc
     _attach_images(db, turn_id, role=INPUT, images=inputs)
@@ -212,16 +215,17 @@ def finish_turn(
     now: datetime,
     head: bool,
 ) -> Turn:
+    """Mark a turn done whatever its state; the caller has checked that it may."""
     done = first_row(
         db,
         "UPDATE turns SET status = 'done', text = ?, parts_json = ?, finished_at = ?,"
-        " input_tokens = ?, output_tokens = ?, total_tokens = ?, images = ?"
-        " WHERE id = ? AND status = 'pending' RETURNING thread_id, user_id, model",
+        " input_tokens = ?, output_tokens = ?, total_tokens = ?, images = ?, error = NULL,"
+        " lease_until = NULL WHERE id = ? RETURNING thread_id, user_id, model",
         (text, parts_json, to_micros(now), usage.input_tokens, usage.output_tokens,
          usage.total_tokens, usage.images, turn_id),
     )  # fmt: skip
     if done is None:
-        raise LookupError(f"turn {turn_id} is not pending")
+        raise LookupError(f"no turn {turn_id}")
     thread_id, user, model = done
     _attach_images(db, turn_id, role=OUTPUT, images=outputs)
     if head:
@@ -251,22 +255,6 @@ def fail_turn(db: sqlite3.Connection, turn_id: int, *, error: str, now: datetime
     if failed is None:
         raise LookupError(f"no turn {turn_id}")
     return failed
-
-
-def fail_pending(
-    db: sqlite3.Connection, *, error: str, now: datetime
-) -> list[tuple[Turn, ThreadKey]]:
-    failed = db.execute(
-        "UPDATE turns SET status = 'failed', error = ?, finished_at = ?"
-        " WHERE status = 'pending' RETURNING id",
-        (error, to_micros(now)),
-    ).fetchall()
-    ids = sorted(row[0] for row in failed)
-    turns: list[Turn] = []
-    for chunk in chunks(ids):
-        turns += turns_where(db, f"t.id IN ({placeholders(len(chunk))})", chunk)
-    keys = first_keys(db, sorted({t.thread_id for t in turns}), prefer_alias=True)
-    return [(t, keys[t.thread_id]) for t in turns]
 
 
 def load_images(db: sqlite3.Connection, hashes: Sequence[str]) -> list[Image]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.models import Turn, UsageTotals
 from storage.sqlite_queries import chunks, turns_where
-from storage.sqlite_rows import placeholders, to_micros
+from storage.sqlite_rows import from_micros, placeholders, to_micros
 
 
 def link_message(db: sqlite3.Connection, turn_id: int, *, platform: str, message_id: str) -> None:
@@ -38,14 +38,6 @@ def message_for_turn(db: sqlite3.Connection, turn_id: int, *, platform: str) -> 
     return str(rows[0][0]) if rows else None
 
 
-def claim_event(db: sqlite3.Connection, *, platform: str, event_id: str, now: datetime) -> bool:
-    cursor = db.execute(
-        "INSERT OR IGNORE INTO events (platform, event_id, claimed_at) VALUES (?, ?, ?)",
-        (platform, event_id, to_micros(now)),
-    )
-    return cursor.rowcount == 1
-
-
 def jobs_since(db: sqlite3.Connection, *, platform: str, user: str, since: datetime) -> int:
     (count,) = db.execute(
         "SELECT count(*) FROM turns WHERE platform = ? AND user_id = ?"
@@ -53,6 +45,17 @@ def jobs_since(db: sqlite3.Connection, *, platform: str, user: str, since: datet
         (platform, user, to_micros(since)),
     ).fetchall()[0]
     return int(count)
+
+
+def first_job_since(
+    db: sqlite3.Connection, *, platform: str, user: str, since: datetime
+) -> datetime | None:
+    (first,) = db.execute(
+        "SELECT min(created_at) FROM turns WHERE platform = ? AND user_id = ?"
+        " AND created_at >= ? AND status <> 'failed'",
+        (platform, user, to_micros(since)),
+    ).fetchall()[0]
+    return None if first is None else from_micros(first)
 
 
 def usage_totals(

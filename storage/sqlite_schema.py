@@ -135,7 +135,27 @@ _V2: tuple[str, ...] = (
     """,
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+# Ownership, for several processes on one file: a pending turn and an open event claim name
+# the instance holding them and until when (NULL: a version that knew no owners, so expired);
+# named leases (a Discord shard, a thread's turn in progress) live in a table of their own.
+_V3: tuple[str, ...] = (
+    "ALTER TABLE turns ADD COLUMN owner TEXT",
+    "ALTER TABLE turns ADD COLUMN lease_until INTEGER",
+    "ALTER TABLE events ADD COLUMN owner TEXT",
+    "ALTER TABLE events ADD COLUMN lease_until INTEGER",
+    "ALTER TABLE events ADD COLUMN settled INTEGER NOT NULL DEFAULT 1",
+    "CREATE INDEX events_open ON events (owner) WHERE settled = 0",
+    """
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        lease_until INTEGER NOT NULL
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX leases_by_owner ON leases (owner)",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
 """Schema version N is reached by applying MIGRATIONS[N-1]; only ever append."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

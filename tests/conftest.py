@@ -67,7 +67,7 @@ async def make_engine(gptproto: FakeGptProto, tmp_path: Path) -> AsyncIterator[E
         async def make(**overrides: Any) -> Engine:
             settings = test_settings(gptproto, tmp_path, **overrides)
             engine = await stack.enter_async_context(open_engine(settings))
-            await engine.start()
+            await engine.recover(platforms=("discord", "slack", "cli"))
             return engine
 
         yield make

@@ -65,7 +65,7 @@ def test_environment_and_dotenv_are_read(monkeypatch: pytest.MonkeyPatch, tmp_pa
         ("MAX_CONCURRENT_JOBS", "0", "greater than or equal to 1"),
         ("IMAGE_API", "soap", "gemini"),
         ("GPTPROTO_AUTH_SCHEME", "basic", "bearer"),
-        ("DATABASE_URL", "postgres://db/bot", "sqlite:///"),
+        ("DATABASE_URL", "mysql://db/bot", "sqlite:///"),
         ("DISCORD_GATEWAY_URL", "http://gateway", "ws://"),
         ("PORT", "seventy", "integer"),
     ],

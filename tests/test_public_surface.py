@@ -17,11 +17,11 @@ SURFACES: dict[str, set[str]] = {
         "Api", "Content", "Generation", "GenerationRequest", "GptProtoClient", "ImageGenerator",
         "MODELS", "ModelCapabilities", "Part", "RATIOS", "RATIO_SIZES", "RETIRED_MODELS",
         "RetryPolicy", "UpstreamObserver", "capabilities", "check_request", "classify_status",
-        "error_status", "reference_part", "restore_parts",
+        "error_status", "open_client", "reference_part", "restore_parts",
     },
     "bot.images": {
-        "DAMAGED", "LABELS", "MAX_IMAGE_BYTES", "MAX_PIXELS", "MAX_SIDE", "MAX_SOURCE_PIXELS",
-        "normalise", "normalise_all", "sniff", "verify_output",
+        "DAMAGED", "ImageWorkers", "LABELS", "MAX_IMAGE_BYTES", "MAX_PIXELS", "MAX_SIDE",
+        "MAX_SOURCE_PIXELS", "normalise", "normalise_all", "sniff", "verify_output",
     },
     "bot.ops": {
         "Adapter", "Finding", "Health", "Metrics", "Phase", "REDACTED", "RedactSecrets",

@@ -7,17 +7,16 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
-from typing import NoReturn
 
-import aiohttp
 import discord
-import yarl
 from discord import app_commands
 
 from adapters.common import Clock, excerpt
 from adapters.discord.buttons import Buttons
 from adapters.discord.client import BananaClient, ResultButton
+from adapters.discord.connections import Connections, login
 from adapters.discord.context import PLATFORM, Services
+from adapters.discord.endpoints import Endpoints
 from adapters.discord.files import Downloads
 from adapters.discord.interactions import (
     ImagineOptions,
@@ -26,22 +25,19 @@ from adapters.discord.interactions import (
     add_usage_command,
 )
 from adapters.discord.messages import Messages
+from adapters.discord.shards import ShardKeeper
 from adapters.discord.text import only, without_previews
 from bot.config import Settings
 from bot.engine import Engine
-from bot.errors import ConfigError, Unavailable
+from bot.errors import ConfigError
 from bot.models import ThreadKey, Turn
 
 logger = logging.getLogger(__name__)
 
-INTENT_HINT = (
-    "Discord refused the privileged Message Content intent. Open the Discord developer portal "
-    "(https://discord.com/developers/applications), select this bot's application, and under "
-    "Bot > Privileged Gateway Intents switch on MESSAGE CONTENT INTENT; then start the bot again."
-)
 INTERRUPTED = (
     "Sorry <@{user}>, the bot restarted while making your image ({prompt}). Please ask again."
 )
+Tree = app_commands.CommandTree[discord.Client]
 
 
 class DiscordAdapter:
@@ -72,86 +68,75 @@ class DiscordAdapter:
         self._ready_timeout = ready_timeout
         self._guild_ready_timeout = guild_ready_timeout
         self._drain_timeout = drain_timeout
-        self._client: BananaClient | None = None
-        self._connection: asyncio.Task[None] | None = None
+        # REST only, never on the gateway: command sync, notices and message handling work
+        # the same whichever shards (if any) this process holds.
+        self._home: BananaClient | None = None
+        self._connections: Connections | None = None
+        self._keeper: ShardKeeper | None = None
         self._interactions = Interactions(self._services)
         self._buttons = Buttons(self._services)
         self._messages: Messages | None = None
         self._in_flight: set[asyncio.Task[object]] = set()
-        self._saved_endpoints: tuple[str, yarl.URL] | None = None
+        base = settings.discord_api_base_url
+        self._endpoints = Endpoints(
+            api_base=None if base is None else str(base), gateway=settings.discord_gateway_url
+        )
         self._synced: list[str] = []
 
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Log in, sync /imagine, connect the gateway in the background; return once ready."""
+        """Log in, sync /imagine, connect the shards this process holds; return once ready.
+
+        Holding none, it is a standby: it connects a shard once its holder lets it go.
+        """
         token = self._settings.discord_token
         if token is None:
             raise ConfigError(
                 "DISCORD_TOKEN is not set: put the bot token from the developer portal in it."
             )
-        self._apply_endpoints()
-        client = BananaClient(handlers=self, guild_ready_timeout=self._guild_ready_timeout)
-        client.add_dynamic_items(ResultButton)
-        tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(client)
-        add_imagine_command(tree, self.on_imagine)
-        add_usage_command(tree, self.on_usage)
-        self._client, self._messages = client, Messages(self._services, client=client)
+        self._endpoints.apply()
+        home, tree = self._new_client(None)
+        self._home, self._messages = home, Messages(self._services, client=home)
+        connections = self._connections = Connections(
+            token=token.get_secret_value(),
+            new_client=lambda shard: self._new_client(shard)[0],
+            on_ended=self._shard_ended,
+            ready_timeout=self._ready_timeout,
+        )
+        self._keeper = ShardKeeper(
+            self._engine,
+            connections,
+            count=self._settings.discord_shard_count,
+            candidates=self._settings.discord_shards,
+        )
         try:
-            await self._login(client, token.get_secret_value())
+            await login(home, token.get_secret_value())
             await self._sync(tree)
-            await self._connect(client)
+            await self._keeper.start()
         except BaseException:
             await self.stop()
             raise
         logger.info("%s", self.describe())
 
-    async def _login(self, client: BananaClient, token: str) -> None:
-        try:
-            await client.login(token)
-        except discord.LoginFailure:
-            raise ConfigError(
-                "Discord refused DISCORD_TOKEN. Copy the bot token again from the developer portal "
-                "(Bot > Reset Token)."
-            ) from None
-        except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
-            raise Unavailable(f"Could not reach Discord to log in ({exc}).") from None
-
-    async def _connect(self, client: BananaClient) -> None:
-        self._connection = asyncio.create_task(client.connect(reconnect=True))
-        ready = asyncio.create_task(client.wait_until_ready())
-        done, _ = await asyncio.wait(
-            {self._connection, ready},
-            timeout=self._ready_timeout,
-            return_when=asyncio.FIRST_COMPLETED,
+    def _new_client(self, shard: int | None) -> tuple[BananaClient, Tree]:
+        count = self._settings.discord_shard_count
+        # One shard of one: identify as today, without a shard field.
+        sharding = {} if shard is None or count == 1 else {"shard_id": shard, "shard_count": count}
+        client = BananaClient(
+            handlers=self, guild_ready_timeout=self._guild_ready_timeout, **sharding
         )
-        if ready not in done:
-            ready.cancel()
-            if self._connection in done:
-                self._connection_failed(self._connection.exception())
-            raise Unavailable(
-                f"Discord's gateway did not become ready in {self._ready_timeout:.0f} s."
-            )
-        self._connection.add_done_callback(self._connection_ended)
+        client.add_dynamic_items(ResultButton)
+        tree: Tree = app_commands.CommandTree(client)
+        add_imagine_command(tree, self.on_imagine)
+        add_usage_command(tree, self.on_usage)
+        return client, tree
 
-    def _connection_failed(self, exc: BaseException | None) -> NoReturn:
-        if isinstance(exc, discord.PrivilegedIntentsRequired):
-            logger.error("%s", INTENT_HINT)
-            raise ConfigError(INTENT_HINT)
-        if isinstance(exc, discord.ConnectionClosed) and exc.code == 4004:
-            raise ConfigError("Discord's gateway refused DISCORD_TOKEN.")
-        raise Unavailable(f"Could not connect to Discord's gateway ({exc}).")
+    def _shard_ended(self, shard: int) -> None:
+        if self._keeper is not None:
+            self._keeper.ended(shard)
 
-    def _connection_ended(self, task: asyncio.Task[None]) -> None:
-        if task.cancelled() or task.exception() is None:
-            return
-        exc = task.exception()
-        if isinstance(exc, discord.PrivilegedIntentsRequired):
-            logger.error("%s", INTENT_HINT)
-        else:
-            logger.error("the Discord gateway connection ended: %r", exc)
-
-    async def _sync(self, tree: app_commands.CommandTree[discord.Client]) -> None:
+    async def _sync(self, tree: Tree) -> None:
         guild_ids = sorted(self._settings.discord_guild_ids)
         scopes: list[discord.Object | None] = [discord.Object(int(g)) for g in guild_ids] or [None]
         for guild in scopes:
@@ -169,49 +154,40 @@ class DiscordAdapter:
             self._synced.append(where)
 
     async def stop(self) -> None:
-        """Let running jobs finish (up to the drain timeout), then close the connection."""
+        """Let running jobs finish (up to the drain timeout), disconnect, release the shards."""
         if self._in_flight:
             await asyncio.wait(set(self._in_flight), timeout=self._drain_timeout)
-        if self._client is not None:
-            await self._client.close()
-        if self._connection is not None:
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await self._connection
-        self._client = self._connection = None
+        if self._keeper is not None:
+            await self._keeper.stop()
+        if self._connections is not None:
+            await self._connections.close_all()
+        if self._home is not None:
+            await self._home.close()
+        self._home = self._connections = self._keeper = None
         await self._services.downloads.close()
-        self._restore_endpoints()
+        self._endpoints.restore()
 
     def describe(self) -> str:
         """One line of what is served (never a secret)."""
-        client = self._client
-        if client is None or client.user is None:
+        home, keeper = self._home, self._keeper
+        if home is None or home.user is None or keeper is None:
             return "Discord: not connected"
-        guilds = len(client.guilds)
         synced = ", ".join(self._synced) or "nowhere"
-        return (
-            f"Discord: bot {client.user} (id {client.user.id}) in {guilds} "
-            f"guild{'s' if guilds != 1 else ''}; /imagine registered for {synced}"
+        bot = f"Discord: bot {home.user} (id {home.user.id})"
+        standby = f"standby for shards {_listed(keeper.waiting)} of {keeper.count}"
+        if not keeper.held:
+            idle = standby if keeper.waiting else "no shard connected"
+            return f"{bot}: {idle}; /imagine registered for {synced}"
+        guilds = len({guild.id for client in self._clients() for guild in client.guilds})
+        text = (
+            f"{bot} in {guilds} guild{'s' if guilds != 1 else ''}; /imagine registered for {synced}"
         )
+        if keeper.count > 1:
+            text += f"; shards {_listed(keeper.held)} of {keeper.count}"
+        return text + (f"; {standby}" if keeper.waiting else "")
 
-    def _apply_endpoints(self) -> None:
-        # discord.py reads both as class attributes; the previous values come back in stop().
-        if self._saved_endpoints is None:
-            self._saved_endpoints = (
-                discord.http.Route.BASE,
-                discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY,
-            )
-        base, gateway = self._settings.discord_api_base_url, self._settings.discord_gateway_url
-        if base is not None:
-            discord.http.Route.BASE = str(base).rstrip("/")
-        if gateway is not None:
-            discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway)
-
-    def _restore_endpoints(self) -> None:
-        if self._saved_endpoints is not None:
-            base, gateway = self._saved_endpoints
-            discord.http.Route.BASE = base
-            discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = gateway
-            self._saved_endpoints = None
+    def _clients(self) -> list[BananaClient]:
+        return self._connections.clients if self._connections is not None else []
 
     # -- events (the client's Handlers) ------------------------------------------------------
 
@@ -259,8 +235,8 @@ class DiscordAdapter:
 
     async def notify_failed(self, turns: Sequence[tuple[Turn, ThreadKey]]) -> None:
         """Tell users whose job a restart interrupted, where they asked (best effort)."""
-        client = self._client
-        if client is None:
+        home = self._home
+        if home is None:
             return
         for turn, key in turns:
             if key.platform != PLATFORM:
@@ -269,18 +245,33 @@ class DiscordAdapter:
             text = INTERRUPTED.format(user=turn.user, prompt=f"“{prompt}”")
             try:
                 only_them = only(discord.Object(int(turn.user)))
-                await _channel_for(client, key).send(text, allowed_mentions=only_them)
+                channel = await _channel_for(home, self._clients(), key)
+                await channel.send(text, allowed_mentions=only_them)
             except (discord.HTTPException, ValueError) as exc:
                 logger.warning("could not tell user %s about turn %s: %s", turn.user, turn.id, exc)
 
 
-def _channel_for(client: discord.Client, key: ThreadKey) -> discord.abc.Messageable:
+async def _channel_for(
+    home: discord.Client, connected: Sequence[discord.Client], key: ThreadKey
+) -> discord.abc.Messageable:
     """The thread the conversation lives in when it is known, else its channel."""
     if key.thread.isdigit():
-        thread = client.get_channel(int(key.thread))
-        if isinstance(thread, discord.Thread):
-            return thread
-    channel = client.get_channel(int(key.channel))
-    if isinstance(channel, discord.abc.Messageable):
-        return channel
-    return client.get_partial_messageable(int(key.channel))
+        for client in connected:
+            thread = client.get_channel(int(key.thread))
+            if isinstance(thread, discord.Thread):
+                return thread
+        if key.thread != key.channel:
+            # Not cached: a standby's, another shard's, or an archived thread (or no thread).
+            with contextlib.suppress(discord.HTTPException):
+                found = await home.fetch_channel(int(key.thread))
+                if isinstance(found, discord.Thread):
+                    return found
+    for client in connected:
+        channel = client.get_channel(int(key.channel))
+        if isinstance(channel, discord.abc.Messageable):
+            return channel
+    return home.get_partial_messageable(int(key.channel))
+
+
+def _listed(shards: Sequence[int]) -> str:
+    return ", ".join(map(str, shards))

@@ -13,6 +13,7 @@ import httpx
 from adapters.common import read_within
 from bot.errors import ImageTooLarge, InputError, NotAnImage
 from bot.models import Attachment
+from bot.upstream import open_client
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ class Downloads:
 
     async def _read(self, attachment: discord.Attachment, limit: int) -> Attachment:
         if self._http is None:
-            self._http = httpx.AsyncClient(follow_redirects=False, timeout=self._timeout)
+            self._http = await open_client(read_timeout=self._timeout)
         # The bytes as stored: a compressed answer would be inflated before it could be counted.
         headers = {"Accept-Encoding": "identity"}
         try:

@@ -44,9 +44,11 @@ class Messages:
         route = await route_message(_site_of(message, channel, me), threads=engine)
         if route is None:
             return
-        if not await engine.claim_event(platform=PLATFORM, event_id=f"message:{message.id}"):
-            return
-        await self._answer(message, channel, route, text=_without_mention(message.content, me.id))
+        ids = (f"message:{message.id}",)
+        async with engine.answering(platform=PLATFORM, event_ids=ids) as first:
+            if first:
+                text = _without_mention(message.content, me.id)
+                await self._answer(message, channel, route, text=text, claims=ids)
 
     async def _channel_of(self, message: discord.Message) -> object:
         """The message's channel; a thread the cache does not know yet is fetched."""
@@ -60,7 +62,13 @@ class Messages:
             return channel
 
     async def _answer(
-        self, message: discord.Message, channel: object, route: Route, *, text: str
+        self,
+        message: discord.Message,
+        channel: object,
+        route: Route,
+        *,
+        text: str,
+        claims: tuple[str, ...],
     ) -> None:
         services = self._services
         author = message.author
@@ -70,6 +78,7 @@ class Messages:
             text=text,
             reply_to=route.reply_to,
             roles=roles_of(author),
+            claims=claims,
         )
         limit = services.max_download_bytes
         check = admit(

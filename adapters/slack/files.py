@@ -13,6 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.common import read_within
 from bot.errors import BotError, ConfigError, ImageTooLarge, InputError, NotAnImage
 from bot.models import Attachment
+from bot.upstream import open_client
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ class SlackFiles:
 
     async def open(self) -> None:
         # Redirects are followed by hand so that every hop is checked before the token is sent.
-        self._http = httpx.AsyncClient(follow_redirects=False, timeout=self._timeout)
+        self._http = await open_client(read_timeout=self._timeout)
 
     async def close(self) -> None:
         if self._http is not None:

@@ -65,9 +65,23 @@ class SlackHandlers:
         event = body.get("event") or {}
         if not is_user_post(event, bot_user_id=self.bot_user_id):
             return
-        route = await self._take(body, event)
+        route = await self._route(body, event)
         if route is None:
             return
+        ids = _claim_ids(body, event)
+        try:
+            async with self._engine.answering(platform=PLATFORM, event_ids=ids) as first:
+                if not first:
+                    logger.info("dropping %s: already handled (%s)", body.get("event_id"), ids)
+                    return
+                await self._answer(body, event, route, claims=ids)
+        except Exception:
+            logger.exception("could not take Slack event %s", body.get("event_id"))
+            await self._poster.try_say(_reply_place(event), APOLOGY)
+
+    async def _answer(
+        self, body: dict[str, Any], event: dict[str, Any], route: Route, *, claims: tuple[str, ...]
+    ) -> None:
         prompt = parse_prompt(str(event.get("text") or ""), bot_user_id=self.bot_user_id)
         files = [file for file in event.get("files") or [] if isinstance(file, dict)]
         asked = Request(
@@ -76,6 +90,7 @@ class SlackHandlers:
             text=prompt.text,
             ratio=prompt.ratio,
             reply_to=route.reply_to,
+            claims=claims,
         )
         place = place_of(route.key, anchor_ts=str(event["ts"]))
         if not await self._guard.message(asked, place, files=files, refine=not route.fresh):
@@ -89,33 +104,16 @@ class SlackHandlers:
         context = f"event {body.get('event_id')} {route.key}"
         await self._runner.run(place, operation, context=context)
 
-    async def _take(self, body: dict[str, Any], event: dict[str, Any]) -> Route | None:
-        """Where the message's job goes, once this delivery is claimed; None: not ours to do."""
+    async def _route(self, body: dict[str, Any], event: dict[str, Any]) -> Route | None:
+        """Where the message's job goes; None: not ours to do."""
         try:
             site = site_of(team_of(body), event, bot_user_id=self.bot_user_id)
-            route = await route_message(site, threads=self._engine)
-            if route is None or not await self._claim(body, event):
-                return None
+            return await route_message(site, threads=self._engine)
         except Exception:
-            logger.exception("could not take Slack event %s", body.get("event_id"))
+            logger.exception("could not route Slack event %s", body.get("event_id"))
             if event.get("type") == "app_mention" or is_direct_message(event):
                 await self._poster.try_say(_reply_place(event), APOLOGY)
             return None
-        return route
-
-    async def _claim(self, body: dict[str, Any], event: dict[str, Any]) -> bool:
-        """First delivery of this event id and of this message wins; retries are dropped."""
-        event_id = body.get("event_id")
-        if event_id and not await self._engine.claim_event(
-            platform=PLATFORM, event_id=f"event:{event_id}"
-        ):
-            logger.info("dropping repeated delivery of %s", event_id)
-            return False
-        message = f"msg:{event['channel']}:{event['ts']}"
-        if not await self._engine.claim_event(platform=PLATFORM, event_id=message):
-            logger.info("dropping %s: message %s was already handled", event_id, message)
-            return False
-        return True
 
     # -- /imagine ------------------------------------------------------------------------------
 
@@ -144,10 +142,19 @@ class SlackHandlers:
         self, command: dict[str, Any], prompt: Prompt, respond: AsyncRespond
     ) -> None:
         trigger = command.get("trigger_id")
-        if trigger and not await self._engine.claim_event(
-            platform=PLATFORM, event_id=f"command:{trigger}"
-        ):
-            return
+        ids = (f"command:{trigger}",) if trigger else ()
+        async with self._engine.answering(platform=PLATFORM, event_ids=ids) as first:
+            if first:
+                await self._run_command(command, prompt, respond, claims=ids)
+
+    async def _run_command(
+        self,
+        command: dict[str, Any],
+        prompt: Prompt,
+        respond: AsyncRespond,
+        *,
+        claims: tuple[str, ...],
+    ) -> None:
         channel, user = str(command["channel_id"]), str(command["user_id"])
         team, top = team_of(command), Place(channel, None)
         # The thread starts with the message posted below; the check needs only the channel.
@@ -156,6 +163,7 @@ class SlackHandlers:
             user=user,
             text=prompt.text,
             ratio=prompt.ratio,
+            claims=claims,
         )
         if not await self._guard.command(probe, top, respond):
             return
@@ -172,6 +180,14 @@ class SlackHandlers:
             return await self._engine.imagine(request, on_queued=on_queued, deliver=deliver)
 
         await self._runner.run(Place(channel, ts, ts), operation, context=f"/imagine {key}")
+
+
+def _claim_ids(body: dict[str, Any], event: dict[str, Any]) -> tuple[str, ...]:
+    """The delivery's event id and the message's own: Slack may send one message twice, as
+    a mention and as a message event, under two event ids."""
+    message = f"msg:{event['channel']}:{event['ts']}"
+    event_id = body.get("event_id")
+    return (f"event:{event_id}", message) if event_id else (message,)
 
 
 def _reply_place(event: dict[str, Any]) -> Place:

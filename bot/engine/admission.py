@@ -117,9 +117,13 @@ class JobGate:
 
 
 class JobCounter(Protocol):
-    """The part of the store the quota needs."""
+    """The part of the store the limits need: jobs counted where every process counts them."""
 
     async def jobs_since(self, *, platform: str, user: str, since: datetime) -> int: ...
+
+    async def first_job_since(
+        self, *, platform: str, user: str, since: datetime
+    ) -> datetime | None: ...
 
 
 def _utc_now() -> datetime:
@@ -127,7 +131,8 @@ def _utc_now() -> datetime:
 
 
 class UserLimits:
-    """Per-user jobs per minute (in memory) and per day (counted in the store)."""
+    """Per-user jobs per minute and per day, counted in the store, so that every process
+    sharing it gives a user the same allowance between them, not one each."""
 
     def __init__(
         self,
@@ -148,6 +153,7 @@ class UserLimits:
     async def check(self, *, platform: str, user: str) -> None:
         """Refuse with when to try again if the user's next job would be refused; count nothing."""
         self._check_rate(platform, user)
+        await self._check_shared_rate(platform, user)
         await self._check_quota(platform, user)
 
     async def admit(self, *, platform: str, user: str) -> None:
@@ -157,6 +163,8 @@ class UserLimits:
             self._recent.setdefault((platform, user), deque()).append(self._monotonic())
 
     def _check_rate(self, platform: str, user: str) -> None:
+        """The minute's jobs admitted here, counted at once: the store sees a job only once
+        it starts, and several may be admitted before the first one does."""
         if not self._per_minute:
             return
         now = self._monotonic()
@@ -169,6 +177,19 @@ class UserLimits:
             del self._recent[(platform, user)]
         elif len(recent) >= self._per_minute:
             raise UserRateLimited(retry_after=60 - (now - recent[0]))
+
+    async def _check_shared_rate(self, platform: str, user: str) -> None:
+        """The minute's jobs as the store counts them: this process's and every other's."""
+        if not self._per_minute:
+            return
+        now = self._clock()
+        since = now - timedelta(minutes=1)
+        used = await self._counter.jobs_since(platform=platform, user=user, since=since)
+        if used < self._per_minute:
+            return
+        first = await self._counter.first_job_since(platform=platform, user=user, since=since)
+        waited = (now - first).total_seconds() if first is not None else 0.0
+        raise UserRateLimited(retry_after=max(1.0, 60 - waited))
 
     async def _check_quota(self, platform: str, user: str) -> None:
         if not self._per_day:

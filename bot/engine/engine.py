@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field
 
 from bot.engine.access import AccessPolicy
 from bot.engine.admission import JobGate, QueueCallback, UserLimits
 from bot.engine.inflight import InFlight
+from bot.engine.leases import LEASE_SECONDS, Leases, instance_id
 from bot.engine.places import Places
 from bot.engine.refusals import counting_refusals
 from bot.engine.turns import GONE, INTERRUPTED, Deliver, Job, JobObserver, TurnRunner
 from bot.engine.usage import UsageReport, usage_report
-from bot.errors import EmptyPrompt, NothingToRefine, TooManyImages
-from bot.images import normalise_all
+from bot.errors import BotError, EmptyPrompt, NothingToRefine, TooManyImages
+from bot.images import ImageWorkers, normalise_all
 from bot.models import Image, Reply, Request, Thread, ThreadKey, Turn
 from bot.upstream import Api, GenerationRequest, ImageGenerator, capabilities, check_request
 from storage.base import Store
@@ -46,6 +49,8 @@ class EngineOptions:
     api: Api = Api.GEMINI
     default_ratio: str | None = None
     history_turns: int = 6
+    instance: str = field(default_factory=instance_id)  # this process, as the store knows it
+    lease_seconds: float = LEASE_SECONDS
 
 
 class Engine:
@@ -61,8 +66,10 @@ class Engine:
         access: AccessPolicy | None = None,
         options: EngineOptions | None = None,
         observer: JobObserver | None = None,
+        images: ImageWorkers | None = None,
     ) -> None:
         self._store = store
+        self._images = images  # None: images are converted in threads
         self._gate = gate
         self._access = access or AccessPolicy()
         self._options = options or EngineOptions()
@@ -70,14 +77,19 @@ class Engine:
         self._user_limits = user_limits
         self._observer = observer
         self._places = Places(store)
+        self._leases = Leases(
+            store, owner=self._options.instance, lease=self._options.lease_seconds
+        )
         self._runner = TurnRunner(
             store=store,
+            leases=self._leases,
             generator=generator,
             gate=gate,
             user_limits=user_limits,
             api=self._options.api,
             history_turns=self._options.history_turns,
             observer=observer,
+            images=images,
         )
 
     @property
@@ -88,12 +100,37 @@ class Engine:
     def gate(self) -> JobGate:
         return self._gate
 
-    async def start(self) -> list[tuple[Turn, ThreadKey]]:
-        """Fail the turns a crash left pending and hand them back for their users."""
-        interrupted = await self._store.fail_pending(error=INTERRUPTED)
+    @property
+    def instance(self) -> str:
+        return self._options.instance
+
+    @property
+    def lease_seconds(self) -> float:
+        return self._options.lease_seconds
+
+    async def recover(self, *, platforms: Iterable[str]) -> list[tuple[Turn, ThreadKey]]:
+        """Fail the turns on these platforms whose process stopped holding them (it died),
+        and hand them back for their users; each such turn comes back from one call only."""
+        interrupted = await self._store.fail_expired(error=INTERRUPTED, platforms=tuple(platforms))
         if interrupted:
             logger.warning("marked %d interrupted turns failed", len(interrupted))
         return interrupted
+
+    def answering(
+        self, *, platform: str, event_ids: Sequence[str]
+    ) -> contextlib.AbstractAsyncContextManager[bool]:
+        """Claim an event's ids while it is answered; False: a repeat, so do nothing."""
+        return self._leases.answering(platform=platform, event_ids=event_ids)
+
+    async def hold_lease(self, name: str) -> bool:
+        """Take or keep a named lease for a lease period; False: another process holds it."""
+        return await self._store.acquire_lease(
+            name, owner=self._options.instance, lease=self._options.lease_seconds
+        )
+
+    async def release_lease(self, name: str) -> None:
+        """Give up a named lease this process holds, so another may take it at once."""
+        await self._store.release_lease(name, owner=self._options.instance)
 
     # -- the operations ------------------------------------------------------------
 
@@ -109,7 +146,8 @@ class Engine:
         With `deliver`, the result becomes the thread's head only once deliver has posted it.
         """
         with counting_refusals(self._observer):
-            return await self._imagine(request, on_queued, deliver)
+            async with self._recording(request.key.platform, request.claims):
+                return await self._imagine(request, on_queued, deliver)
 
     async def refine(
         self,
@@ -120,7 +158,8 @@ class Engine:
     ) -> Reply:
         """Continue from the thread's head, or from request.reply_to; no image yet: imagine."""
         with counting_refusals(self._observer):
-            return await self._refine(request, on_queued, deliver)
+            async with self._recording(request.key.platform, request.claims):
+                return await self._refine(request, on_queued, deliver)
 
     async def _imagine(
         self, request: Request, on_queued: QueueCallback | None, deliver: Deliver | None
@@ -141,6 +180,7 @@ class Engine:
             model=model,
             attachments=images,
             parent=None,
+            claims=request.claims,
         )
         return await self._runner.run(job, on_queued, deliver)
 
@@ -165,6 +205,7 @@ class Engine:
             attachments=images,
             parent=parent,
             follow_head=request.reply_to is None,
+            claims=request.claims,
         )
         return await self._runner.run(job, on_queued, deliver)
 
@@ -273,10 +314,20 @@ class Engine:
     async def get_turn(self, turn_id: int) -> Turn | None:
         return await self._store.get_turn(turn_id)
 
-    async def claim_event(self, *, platform: str, event_id: str) -> bool:
-        return await self._store.claim_event(platform=platform, event_id=event_id)
-
     # -- inside -------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _recording(self, platform: str, claims: tuple[str, ...]) -> AsyncIterator[None]:
+        """Give the claims back when the job fails before it is recorded (a settled claim,
+        the turn's own, stays): the platform's next delivery of the event is then answered."""
+        try:
+            yield
+        except BotError:
+            raise
+        except BaseException:
+            if claims:
+                await self._leases.release(platform=platform, event_ids=claims)
+            raise
 
     def _admissible(self, request: Request) -> None:
         self._access.check(request)
@@ -287,4 +338,6 @@ class Engine:
         caps = capabilities(model)
         if len(request.attachments) > caps.max_images:
             raise TooManyImages(limit=caps.max_images, given=len(request.attachments))
-        return await normalise_all(request.attachments, accepted=caps.mime_types)
+        return await normalise_all(
+            request.attachments, accepted=caps.mime_types, workers=self._images
+        )

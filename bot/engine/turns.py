@@ -12,8 +12,9 @@ from typing import Protocol
 
 from bot.engine import conversation
 from bot.engine.admission import JobGate, QueueCallback, UserLimits
+from bot.engine.leases import Leases
 from bot.errors import BotError, InputError, NothingToRefine, TooManyImages
-from bot.images import normalise, verify_output
+from bot.images import ImageWorkers, normalise, verify_output
 from bot.models import Attachment, Image, Reply, ThreadKey, Turn, Usage
 from bot.upstream import (
     Api,
@@ -60,12 +61,17 @@ class Job:
     attachments: tuple[Image, ...]
     parent: Turn | None
     follow_head: bool = False  # refining "the current image": whatever the head is once it runs
+    claims: tuple[str, ...] = ()  # the event ids it answers, settled as it is recorded
 
 
-async def _sendable(image: Image, accepted: frozenset[str]) -> Image:
+async def _sendable(
+    image: Image, accepted: frozenset[str], workers: ImageWorkers | None = None
+) -> Image:
     """A stored result as the model takes it back: normalised exactly like an attachment."""
     try:
-        return await normalise(Attachment(image.data, name="the current image"), accepted=accepted)
+        return await normalise(
+            Attachment(image.data, name="the current image"), accepted=accepted, workers=workers
+        )
     except InputError as exc:
         raise NothingToRefine(UNSENDABLE) from exc
 
@@ -77,30 +83,35 @@ class TurnRunner:
         self,
         *,
         store: Store,
+        leases: Leases,
         generator: ImageGenerator,
         gate: JobGate,
         user_limits: UserLimits,
         api: Api,
         history_turns: int,
         observer: JobObserver | None = None,
+        images: ImageWorkers | None = None,
     ) -> None:
         self._store = store
+        self._leases = leases
         self._generator = generator
         self._gate = gate
         self._user_limits = user_limits
         self._api = api
         self._history_turns = history_turns
         self._observer = observer
+        self._images = images
         self._locks: dict[int, asyncio.Lock] = {}
         self._lock_users: dict[int, int] = {}
 
     @asynccontextmanager
     async def _thread_lock(self, thread_id: int) -> AsyncIterator[None]:
-        """One turn at a time per thread; the lock is dropped when nobody holds or waits."""
+        """One turn at a time per thread, in this process (in order of arrival) and among all
+        that share the store; the local lock is dropped when nobody holds or waits."""
         lock = self._locks.setdefault(thread_id, asyncio.Lock())
         self._lock_users[thread_id] = self._lock_users.get(thread_id, 0) + 1
         try:
-            async with lock:
+            async with lock, self._leases.exclusive(f"thread:{thread_id}"):
                 yield
         finally:
             self._lock_users[thread_id] -= 1
@@ -120,7 +131,7 @@ class TurnRunner:
         outcome = "error"
         usage = Usage()
         try:
-            async with self._thread_lock(job.thread_id):
+            async with self._leases.holding(), self._thread_lock(job.thread_id):
                 job = await self._current(job)
                 reply = await self._run(job, on_queued, head=deliver is None)
                 if deliver is not None:
@@ -162,7 +173,7 @@ class TurnRunner:
         return conversation.refinement(
             model=job.model,
             prompt=job.prompt,
-            current=await _sendable(current[0], caps.mime_types),
+            current=await _sendable(current[0], caps.mime_types, self._images),
             lineage=lineage,
             extra=job.attachments,
             ratio=job.ratio,
@@ -182,6 +193,9 @@ class TurnRunner:
             ratio=job.ratio,
             model=job.model,
             inputs=job.attachments,
+            owner=self._leases.owner,
+            lease=self._leases.lease,
+            claims=job.claims,
         )
         try:
             generation = await self._generate(upstream, on_queued)
@@ -193,6 +207,7 @@ class TurnRunner:
             raise
         done = await self._store.finish_turn(
             turn.id,
+            owner=self._leases.owner,
             outputs=generation.images,
             text=generation.text,
             usage=generation.usage,
@@ -212,7 +227,9 @@ class TurnRunner:
         async with self._gate.slot(on_queued):
             generation = await self._generator.generate(upstream)
             # Checked inside the slot, so no more images are decoded at once than jobs run.
-            images = tuple([await verify_output(image) for image in generation.images])
+            images = tuple(
+                [await verify_output(image, workers=self._images) for image in generation.images]
+            )
         return replace(generation, images=images)
 
     def _finished(self, job: Job, *, outcome: str, seconds: float, usage: Usage) -> None:

@@ -1,6 +1,7 @@
 """Images: sniffed by content, checked, converted and downscaled to what a model accepts.
 
-The model's own images are checked the same way before they count as a result.
+The model's own images are checked the same way before they count as a result. The heavy work
+runs in ImageWorkers, a process pool shared by every job, when one is passed in.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from bot.images.budget import MAX_IMAGE_BYTES, MAX_PIXELS, MAX_SIDE, MAX_SOURCE_
 from bot.images.formats import LABELS, sniff
 from bot.images.pipeline import DAMAGED, normalise, normalise_all
 from bot.images.verify import verify_output
+from bot.images.workers import ImageWorkers
 
 __all__ = [
     "DAMAGED",
@@ -17,6 +19,7 @@ __all__ = [
     "MAX_PIXELS",
     "MAX_SIDE",
     "MAX_SOURCE_PIXELS",
+    "ImageWorkers",
     "normalise",
     "normalise_all",
     "sniff",

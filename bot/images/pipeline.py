@@ -11,7 +11,7 @@ import logging
 import math
 import os
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 from PIL import ExifTags, ImageFile
 from PIL import Image as Pil
@@ -27,6 +27,7 @@ from bot.images.budget import (
 )
 from bot.images.encode import NEEDS_COLOUR_CONVERSION, TRANSPOSE, convert
 from bot.images.formats import DECODE_ERRORS, LABELS, PILLOW_FORMATS, pillow_reads, sniff
+from bot.images.workers import LIGHT_BYTES, LIGHT_PIXELS, ImageWorkers, decodes_here
 from bot.models import Attachment, Image
 
 logger = logging.getLogger(__name__)
@@ -41,10 +42,19 @@ async def normalise(
     max_bytes: int = MAX_IMAGE_BYTES,
     max_pixels: int = MAX_PIXELS,
     max_source_pixels: int = MAX_SOURCE_PIXELS,
+    workers: ImageWorkers | None = None,
 ) -> Image:
-    """The attachment as an image the model accepts: checked, converted and downscaled if needed."""
+    """The attachment as an image the model accepts: checked, converted and downscaled if needed.
+
+    With workers, anything but a small image that passes as it is goes to a worker process;
+    without, everything runs in a thread.
+    """
     budget = Budget(accepted, max_bytes, max_pixels, max_source_pixels)
-    return await asyncio.to_thread(_normalise_bytes, attachment.data, attachment.name, budget)
+    data, name = attachment.data, attachment.name
+    if workers is None or _light(data, budget):
+        return await asyncio.to_thread(_normalise_bytes, data, name, budget)
+    outcome = await workers.run(_normalise_in_worker, data, name, budget)
+    return Image(data, outcome) if isinstance(outcome, str) else outcome
 
 
 async def normalise_all(
@@ -54,20 +64,22 @@ async def normalise_all(
     max_bytes: int = MAX_IMAGE_BYTES,
     max_pixels: int = MAX_PIXELS,
     max_source_pixels: int = MAX_SOURCE_PIXELS,
+    workers: ImageWorkers | None = None,
 ) -> tuple[Image, ...]:
     """Every attachment normalised off the loop, order kept; the first failure in order raises."""
-    # One core is left to the event loop: more workers than that finish no sooner on a busy
-    # machine, they only make the loop wait longer for the GIL.
-    workers = asyncio.Semaphore(max(1, (os.cpu_count() or 2) - 1))
+    # One core is left to the event loop: more threads than that finish no sooner on a busy
+    # machine, they only make the loop wait longer for the GIL. Workers queue on their own.
+    threads = asyncio.Semaphore(max(1, (os.cpu_count() or 2) - 1))
 
     async def one(attachment: Attachment) -> Image:
-        async with workers:
+        async with threads if workers is None else nullcontext():
             return await normalise(
                 attachment,
                 accepted=accepted,
                 max_bytes=max_bytes,
                 max_pixels=max_pixels,
                 max_source_pixels=max_source_pixels,
+                workers=workers,
             )
 
     outcomes = await asyncio.gather(*map(one, attachments), return_exceptions=True)
@@ -79,8 +91,46 @@ async def normalise_all(
     return tuple(images)
 
 
+def _light(data: bytes, budget: Budget) -> bool:
+    """True when finishing here costs less than a worker: a quick refusal, or small and as is.
+
+    Only headers are read (a fraction of a millisecond); the verdict only decides where the
+    pipeline runs, never what it does.
+    """
+    mime = sniff(data)
+    formats = PILLOW_FORMATS.get(mime or "")
+    if mime is None or formats is None:
+        return True  # refused, or passed on without being decoded
+    if len(data) > LIGHT_BYTES or not decodes_here(formats):
+        return False
+    try:
+        with Pil.open(io.BytesIO(data), formats=list(formats)) as source:
+            width, height = source.size
+            if width < 1 or height < 1 or width * height > budget.max_source_pixels:
+                return True  # refused before anything is decoded
+            if width * height > LIGHT_PIXELS:
+                return False
+            return _can_pass_through(source, data, mime, _header_orientation(source), budget)
+    except (*DECODE_ERRORS, Pil.DecompressionBombError):
+        return True  # refused at once, with the pipeline's own words
+
+
+def _header_orientation(source: ImageFile.ImageFile) -> int:
+    # Pillow decodes a whole PNG to look for an eXIf chunk after the pixels; one before them
+    # is in the header. A small PNG rotated only by a late chunk is then rotated in a thread.
+    if source.format == "PNG" and "exif" not in source.info:
+        return 1
+    return _orientation(source)
+
+
+def _normalise_in_worker(data: bytes, name: str, budget: Budget) -> Image | str:
+    """_normalise_bytes in a worker process; bytes that pass as they are stay where they are."""
+    image = _normalise_bytes(data, name, budget)
+    return image.mime_type if image.data is data else image
+
+
 def _normalise_bytes(data: bytes, name: str, budget: Budget) -> Image:
-    """The whole check-and-convert pipeline; CPU-bound, so it runs in a worker thread."""
+    """The whole check-and-convert pipeline; CPU-bound, so it runs in a thread or a worker."""
     mime = sniff(data)
     if mime is None:
         raise NotAnImage(name)

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TextIO
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 from bot.config import Settings
 
@@ -21,7 +21,8 @@ MAX_RECORD_CHARS = 8 * 1024
 
 
 def secret_values(settings: Settings) -> tuple[str, ...]:
-    """Every configured secret: the API key, the Discord token, the Slack tokens and secret."""
+    """Every configured secret: the API key, the Discord token, the Slack tokens and secret,
+    and the database's password when DATABASE_URL carries one."""
     secrets = (
         settings.gptproto_api_key,
         settings.discord_token,
@@ -29,7 +30,12 @@ def secret_values(settings: Settings) -> tuple[str, ...]:
         settings.slack_app_token,
         settings.slack_signing_secret,
     )
-    return tuple(secret.get_secret_value() for secret in secrets if secret is not None)
+    found = [secret.get_secret_value() for secret in secrets if secret is not None]
+    written = urlsplit(settings.database_url).password
+    if written:
+        password = unquote(written)  # the URL holds it percent-encoded
+        found += list(dict.fromkeys((password, written, quote(password, safe=""))))
+    return tuple(found)
 
 
 class RedactSecrets(logging.Filter):

@@ -88,8 +88,9 @@ class Service:
 
     async def _start(self) -> None:
         # Interrupted turns are failed before any adapter can accept a new one.
-        interrupted = await self._engine.start()
-        self._tasks = [asyncio.create_task(job(), name=job.__name__) for job in self._background]
+        interrupted = await self._engine.recover(platforms=self._adapters)
+        background = (*self._background, self._recover_forever)
+        self._tasks = [asyncio.create_task(job(), name=job.__name__) for job in background]
         await self._web.start()
         for platform, adapter in self._adapters.items():
             self._started.append(platform)  # stopped at shutdown even if start fails halfway
@@ -97,6 +98,17 @@ class Service:
             logger.info("%s: %s", platform, adapter.describe())
         self._health.phase = Phase.SERVING
         await self._notify(interrupted)
+
+    async def _recover_forever(self) -> None:
+        """Take over, once their lease runs out, the turns of a process that died meanwhile."""
+        while True:
+            await asyncio.sleep(self._engine.lease_seconds)
+            try:
+                interrupted = await self._engine.recover(platforms=self._started)
+            except Exception:
+                logger.warning("could not look for interrupted jobs", exc_info=True)
+                continue
+            await self._notify(interrupted)
 
     async def _notify(self, interrupted: Sequence[tuple[Turn, ThreadKey]]) -> None:
         for platform in self._started:

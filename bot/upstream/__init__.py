@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.upstream.gptproto import GptProtoClient, UpstreamObserver
 from bot.upstream.parts import reference_part, restore_parts
+from bot.upstream.pools import open_client
 from bot.upstream.port import (
     MODELS,
     RATIO_SIZES,
@@ -40,6 +41,7 @@ __all__ = [
     "check_request",
     "classify_status",
     "error_status",
+    "open_client",
     "reference_part",
     "restore_parts",
 ]

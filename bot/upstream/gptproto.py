@@ -1,4 +1,4 @@
-"""The gptproto client: one shared httpx pool, three endpoint families, typed outcomes, retries."""
+"""The gptproto client: one shared pool, three endpoint families, typed outcomes, retries."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from bot.errors import (
 from bot.models import Image
 from bot.upstream.extract import conclude, parse_json, read_answer
 from bot.upstream.payloads import encode_request, sniff_image
-from bot.upstream.pools import Pools
+from bot.upstream.pools import Pools, Wire
 from bot.upstream.port import Api, Generation, GenerationRequest, check_request
 from bot.upstream.reading import ACCEPT_ENCODING, read_capped
 from bot.upstream.retry import Failure, RetryPolicy, classify_status, error_status
@@ -80,11 +80,14 @@ class GptProtoClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         random: Callable[[], float] = random_module.random,
         max_answer_bytes: int = MAX_ANSWER_BYTES,
+        transport: Wire = "aiohttp",
     ) -> None:
         if timeout <= 0 or max_attempts < 1 or max_connections < 1 or max_answer_bytes < 1:
             raise ConfigError(
                 "Upstream timeout, attempts, connections and answer size must be positive."
             )
+        if transport not in ("aiohttp", "httpx"):
+            raise ConfigError("UPSTREAM_TRANSPORT must be aiohttp or httpx.")
         self._max_answer_bytes = max_answer_bytes
         self._base_url = base_url.rstrip("/")
         self._origin = _origin(self._base_url)
@@ -98,7 +101,7 @@ class GptProtoClient:
         self._policy = RetryPolicy(max_attempts=max_attempts, max_backoff=max_backoff)
         self._observer = observer
         self._http = http
-        self._pools = Pools(max_connections=max_connections, timeout=timeout)
+        self._pools = Pools(max_connections=max_connections, timeout=timeout, wire=transport)
         self._sleep = sleep
         self._random = random
 

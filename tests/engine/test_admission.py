@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -129,13 +129,21 @@ async def test_closed_gate_refuses_new_jobs() -> None:
 
 
 class _Counter:
-    def __init__(self, used: int = 0) -> None:
+    """The store's count, as several processes' jobs make it."""
+
+    def __init__(self, used: int = 0, first: datetime | None = None) -> None:
         self.used = used
+        self.first = first
         self.asked: list[datetime] = []
 
     async def jobs_since(self, *, platform: str, user: str, since: datetime) -> int:
         self.asked.append(since)
         return self.used
+
+    async def first_job_since(
+        self, *, platform: str, user: str, since: datetime
+    ) -> datetime | None:
+        return self.first
 
 
 async def test_rate_limit_refuses_the_sixth_job_in_a_minute_and_says_when() -> None:
@@ -151,6 +159,18 @@ async def test_rate_limit_refuses_the_sixth_job_in_a_minute_and_says_when() -> N
     await limits.admit(platform="discord", user="u2")  # other users are not affected
     now[0] += 40
     await limits.admit(platform="discord", user="u1")
+
+
+async def test_the_rate_limit_counts_jobs_other_processes_started() -> None:
+    now = datetime(2026, 11, 22, 21, 30, tzinfo=UTC)
+    counter = _Counter(used=5, first=now - timedelta(seconds=20))
+    limits = UserLimits(per_minute=5, per_day=0, counter=counter, clock=lambda: now)
+    with pytest.raises(UserRateLimited) as refused:
+        await limits.admit(platform="slack", user="u1")  # none of the five were started here
+    assert counter.asked == [now - timedelta(minutes=1)]
+    assert refused.value.retry_after == pytest.approx(40)
+    counter.used = 4
+    await limits.admit(platform="slack", user="u1")
 
 
 async def test_daily_quota_counts_from_utc_midnight_and_says_when_it_resets() -> None:

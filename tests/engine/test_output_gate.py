@@ -161,13 +161,14 @@ async def test_a_stored_result_that_cannot_be_sent_back_is_refused_before_any_ca
         # A result kept before outputs were checked: its bytes are damaged.
         turn = await store.start_turn(
             first.turn.thread_id, parent_id=first.turn.id, user="UALICE", prompt="older",
-            ratio=None, model=first.turn.model, inputs=(),
+            ratio=None, model=first.turn.model, inputs=(), owner="older", lease=30.0,
         )  # fmt: skip
         damaged = Image(halved(encode(noise((128, 128)), "PNG")), "image/png")
         part = {"inlineData": {"mimeType": "image/png", "sha256": damaged.sha256}}
         await store.finish_turn(
-            turn.id, outputs=(damaged,), text="", usage=Usage(), parts_json=json.dumps([part])
-        )
+            turn.id, owner="older", outputs=(damaged,), text="", usage=Usage(),
+            parts_json=json.dumps([part]),
+        )  # fmt: skip
         with pytest.raises(NothingToRefine, match="cannot be sent back"):
             await engine.refine(request("t1", "add a tree"))
     assert len(generator.calls) == 1

@@ -225,14 +225,14 @@ async def test_a_rate_limited_user_is_told_when_to_come_back() -> None:
     assert len(generator.calls) == 1
 
 
-async def test_start_reports_turns_a_crash_left_pending() -> None:
+async def test_recover_reports_turns_a_dead_process_left_pending() -> None:
     async with fast_engine() as (engine, store, _):
         reply = await engine.imagine(request("t1", "a tower"))
         pending = await store.start_turn(
             reply.turn.thread_id, parent_id=reply.turn.id, user="UALICE", prompt="taller",
-            ratio=None, model="gemini-2.5-flash-image", inputs=(),
+            ratio=None, model="gemini-2.5-flash-image", inputs=(), owner="dead", lease=0.0,
         )  # fmt: skip
-        interrupted = await engine.start()
+        interrupted = await engine.recover(platforms=(reply.key.platform,))
         failed = await store.get_turn(pending.id)
     assert [(turn.id, key) for turn, key in interrupted] == [(pending.id, reply.key)]
     assert failed is not None and failed.status is TurnStatus.FAILED

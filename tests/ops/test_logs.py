@@ -216,3 +216,13 @@ def test_a_malformed_call_is_logged_even_with_no_secret_configured() -> None:
     configure_logging(Settings(_env_file=None), stream=stream)  # type: ignore[call-arg]
     logging.getLogger("bot").warning("two %s %s", "one")
     assert "two %s %s ('one',)" in stream.getvalue()
+
+
+def test_the_database_password_is_redacted_too() -> None:
+    password = "pg-s3cret/with@chars"
+    url = f"postgresql://bot:{quote(password, safe='')}@db.internal:5432/bot"
+    stream = _configure(database_url=url)
+    logging.getLogger("storage.postgres").warning("connecting with %s (%s)", url, password)
+    output = stream.getvalue()
+    assert password not in output and quote(password, safe="") not in output
+    assert "db.internal" in output

@@ -53,7 +53,7 @@ async def test_turns_left_pending_by_a_crash_are_told_to_their_own_platform(
             thread = await store.create_thread(key)
             turn = await store.start_turn(
                 thread.id, parent_id=None, user="U1", prompt="p", ratio=None,
-                model="gemini-2.5-flash-image", inputs=(),
+                model="gemini-2.5-flash-image", inputs=(), owner="crashed", lease=0.0,
             )  # fmt: skip
             lost[f"{platform}-{turn.id}"] = turn.id
         adapters = {p: FakeAdapter(p, engine, events) for p in ("discord", "slack")}
@@ -118,7 +118,7 @@ async def test_jobs_still_running_after_the_grace_are_cancelled_and_failed(
         assert job.cancelled()
         thread = await store.get_thread(request("t1").key)
         assert thread is not None and thread.head_id is None and thread.turn_count == 1
-        assert await store.fail_pending(error="unused") == []
+        assert await store.fail_expired(error="unused", platforms=("slack",)) == []
     assert events == ["slack start", "slack stop"]
 
 

@@ -22,6 +22,9 @@ def _report(kind: str, turn_id: int) -> None:
     sys.stdout.flush()
 
 
+OWNER = "crash-writer"
+
+
 async def write_turns(path: Path, *, mode: str, pending_after: int) -> None:
     store = SqliteStore(path)
     await store.open()
@@ -39,12 +42,15 @@ async def write_turns(path: Path, *, mode: str, pending_after: int) -> None:
             ratio="1:1",
             model="gemini-2.5-flash-image",
             inputs=(reference, Image(data=os.urandom(800), mime_type="image/jpeg")),
+            owner=OWNER,
+            lease=0.0,  # a lease already run out: the test reads as the process that takes over
         )
         if mode == "pending" and count > pending_after:
             _report("pending", turn.id)
             await asyncio.Event().wait()
         done = await store.finish_turn(
             turn.id,
+            owner=OWNER,
             outputs=(Image(data=os.urandom(3000), mime_type="image/png"),),
             text=f"result {count}",
             usage=Usage(input_tokens=10, output_tokens=1290, total_tokens=1300, images=1),

@@ -8,20 +8,37 @@ import pytest
 
 from bot.models import ThreadKey, TurnStatus, Usage, UsageTotals
 from storage.base import Store
-from tests.support.store import START, Clock, done_turn, image, new_thread, pending_turn
+from tests.support.store import (
+    LEASE,
+    OWNER,
+    START,
+    Clock,
+    claim,
+    done_turn,
+    image,
+    new_thread,
+    pending_turn,
+)
 
-# -- start-up after a crash --------------------------------------------------------------
+# -- after a crash -----------------------------------------------------------------------
 
 
-async def test_fail_pending_reports_pending_turns_where_their_thread_lives(store: Store) -> None:
+async def test_fail_expired_reports_turns_whose_lease_ran_out_where_their_thread_lives(
+    store: Store, clock: Clock
+) -> None:
     one = await store.create_thread(ThreadKey("discord", "G1", "C1", "interaction-1"))
     moved = ThreadKey("discord", "G1", "C1", "message-1")
     await store.add_alias(one.id, key=moved)
     two = await new_thread(store, "1700000000.000100")
     finished = await done_turn(store, one.id)
     stuck = [await pending_turn(store, thread.id) for thread in (one, two)]
+    platforms = ("discord", "slack")
+    assert await store.fail_expired(error="too early", platforms=platforms) == []
+    clock.advance(seconds=LEASE + 1)
 
-    reported = await store.fail_pending(error="The bot restarted during this job.")
+    reported = await store.fail_expired(
+        error="The bot restarted during this job.", platforms=platforms
+    )
 
     assert [(turn.id, k) for turn, k in reported] == [
         (stuck[0].id, moved),  # the alias: the platform thread made after the first turn
@@ -33,7 +50,23 @@ async def test_fail_pending_reports_pending_turns_where_their_thread_lives(store
         assert now is not None
         assert (now.status, now.error) == (TurnStatus.FAILED, "The bot restarted during this job.")
     assert (await store.get_turn(finished.id)) == finished
-    assert await store.fail_pending(error="again") == []
+    assert await store.fail_expired(error="again", platforms=platforms) == []
+
+
+async def test_fail_expired_leaves_turns_of_platforms_the_caller_does_not_serve(
+    store: Store, clock: Clock
+) -> None:
+    discord = await store.create_thread(ThreadKey("discord", "G1", "C1", "m-1"))
+    slack = await new_thread(store, "1700000000.000100")
+    on_discord = await pending_turn(store, discord.id)
+    on_slack = await pending_turn(store, slack.id)
+    clock.advance(seconds=LEASE + 1)
+
+    reported = await store.fail_expired(error="lost", platforms=("slack",))
+
+    assert [turn.id for turn, _ in reported] == [on_slack.id]
+    left = await store.get_turn(on_discord.id)
+    assert left is not None and left.status is TurnStatus.PENDING
 
 
 # -- platform messages and events --------------------------------------------------------
@@ -56,11 +89,11 @@ async def test_messages_link_to_turns_both_ways(store: Store) -> None:
 
 
 async def test_an_event_is_claimed_once_per_platform(store: Store) -> None:
-    assert await store.claim_event(platform="slack", event_id="Ev1") is True
-    assert await store.claim_event(platform="slack", event_id="Ev1") is False
-    assert await store.claim_event(platform="slack", event_id="Ev1") is False
-    assert await store.claim_event(platform="discord", event_id="Ev1") is True
-    assert await store.claim_event(platform="slack", event_id="Ev2") is True
+    assert await claim(store, "Ev1") is True
+    assert await claim(store, "Ev1") is False
+    assert await claim(store, "Ev1", owner="other") is False
+    assert await claim(store, "Ev1", platform="discord") is True
+    assert await claim(store, "Ev2") is True
 
 
 # -- usage -----------------------------------------------------------------------------
@@ -163,7 +196,9 @@ async def test_a_thread_whose_head_is_pruned_falls_back_to_a_result_left(
     await done_turn(store, other.id)
     clock.advance(days=1)
     quick = await done_turn(store, thread.id)
-    await store.finish_turn(slow.id, outputs=(), text="", usage=Usage(), parts_json="[]")
+    await store.finish_turn(
+        slow.id, owner=OWNER, outputs=(), text="", usage=Usage(), parts_json="[]"
+    )
     await pending_turn(store, other.id)
 
     assert await store.prune(before=START + timedelta(hours=12)) == 2
@@ -190,15 +225,17 @@ async def test_a_pruned_thread_comes_back_to_life_with_a_new_turn(
 
 
 async def test_prune_forgets_old_event_ids(store: Store, clock: Clock) -> None:
-    await store.claim_event(platform="slack", event_id="Ev-old")
+    await claim(store, "Ev-old")
+    await store.settle_claims(platform="slack", event_ids=["Ev-old"], owner=OWNER)
     clock.advance(hours=2)
-    await store.claim_event(platform="slack", event_id="Ev-recent")
+    await claim(store, "Ev-recent")
+    await store.settle_claims(platform="slack", event_ids=["Ev-recent"], owner=OWNER)
     clock.advance(hours=23)
 
     await store.prune(before=clock.now - timedelta(days=30))
 
-    assert await store.claim_event(platform="slack", event_id="Ev-recent") is False
-    assert await store.claim_event(platform="slack", event_id="Ev-old") is True
+    assert await claim(store, "Ev-recent") is False
+    assert await claim(store, "Ev-old") is True
 
 
 # -- health ---------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import pytest
 
 from bot.models import TurnStatus, Usage
 from storage.base import Store
-from tests.support.store import MODEL, done_turn, image, new_thread, pending_turn
+from tests.support.store import LEASE, MODEL, OWNER, done_turn, image, new_thread, pending_turn
 
 
 async def test_a_started_turn_is_pending_with_its_inputs(store: Store) -> None:
@@ -24,6 +24,8 @@ async def test_a_started_turn_is_pending_with_its_inputs(store: Store) -> None:
         ratio="16:9",
         model=MODEL,
         inputs=(photo, sketch),
+        owner=OWNER,
+        lease=LEASE,
     )
 
     assert turn.status is TurnStatus.PENDING
@@ -43,7 +45,7 @@ async def test_finishing_a_turn_stores_its_result_and_moves_the_head(store: Stor
     parts = json.dumps([{"inlineData": {"mimeType": "image/png", "sha256": result.sha256}}])
 
     done = await store.finish_turn(
-        started.id, outputs=(result,), text="Here it is", usage=usage, parts_json=parts
+        started.id, owner=OWNER, outputs=(result,), text="Here it is", usage=usage, parts_json=parts
     )
 
     assert done.status is TurnStatus.DONE
@@ -101,7 +103,7 @@ async def test_wrong_ids_are_refused_and_leave_nothing_behind(store: Store) -> N
     done = await done_turn(store, thread.id)
     with pytest.raises(LookupError):
         await store.finish_turn(
-            done.id, outputs=(), text="", usage=Usage(), parts_json="[]"
+            done.id, owner=OWNER, outputs=(), text="", usage=Usage(), parts_json="[]"
         )  # a finished turn is not finished twice
     assert await store.get_turn(done.id + 1000) is None
     after = await store.get_thread(thread.key)
@@ -207,8 +209,8 @@ async def test_a_result_kept_off_the_head_moves_there_when_delivered(store: Stor
     first = await done_turn(store, thread.id)
     second = await pending_turn(store, thread.id, parent_id=first.id)
     await store.finish_turn(
-        second.id, outputs=[image("second")], text="", usage=Usage(images=1), parts_json="[]",
-        head=False,
+        second.id, owner=OWNER, outputs=[image("second")], text="", usage=Usage(images=1),
+        parts_json="[]", head=False,
     )  # fmt: skip
     before = await store.get_thread(thread.key)
     await store.move_head(second.id)

@@ -15,7 +15,18 @@ from bot.models import ThreadKey, Usage
 from storage import sqlite as sqlite_module
 from storage import sqlite_schema
 from storage.sqlite import SqliteStore
-from tests.support.store import MODEL, Clock, done_turn, image, key, pending_turn, side_connection
+from tests.support.store import (
+    LEASE,
+    MODEL,
+    OWNER,
+    Clock,
+    claim,
+    done_turn,
+    image,
+    key,
+    pending_turn,
+    side_connection,
+)
 
 
 @pytest.fixture
@@ -216,18 +227,16 @@ async def test_prune_runs_in_batches_letting_other_writes_through(
     statements: list[str] = []
     await _trace(store, statements, readers=False)
 
-    removed, claimed = await asyncio.gather(
-        store.prune(before=cutoff), store.claim_event(platform="slack", event_id="Ev1")
-    )
+    removed, claimed = await asyncio.gather(store.prune(before=cutoff), claim(store, "Ev1"))
 
     assert (removed, claimed) == (23, True)
     batches: dict[str, int] = {}  # each batch's DELETE (traced again for every FK action)
     for index, sql in enumerate(statements):
         if sql.startswith("DELETE FROM turns"):
             batches.setdefault(sql, index)
-    claim = next(i for i, sql in enumerate(statements) if "INSERT OR IGNORE INTO events" in sql)
+    claimed_at = next(i for i, sql in enumerate(statements) if "INTO events" in sql)
     assert len(batches) == 6
-    assert claim < max(batches.values())
+    assert claimed_at < max(batches.values())
     assert await store.get_turn(newest.id) is not None
 
 
@@ -280,13 +289,21 @@ async def test_every_statement_of_the_hot_paths_uses_an_index(
     await store.link_message(leaf.id, platform="discord", message_id="M2")
     await store.turn_for_message(platform="discord", message_id="M2")
     await store.message_for_turn(leaf.id, platform="discord")
-    await store.claim_event(platform="discord", event_id="E1")
+    await claim(store, "E1", platform="discord")
+    await store.settle_claims(platform="discord", event_ids=["E1"], owner=OWNER)
+    await claim(store, "E2", platform="discord")
+    await store.release_claims(platform="discord", event_ids=["E2"], owner=OWNER)
+    await store.acquire_lease("thread:1", owner=OWNER, lease=LEASE)
+    await store.renew(owner=OWNER, lease=LEASE)
+    await store.release_lease("thread:1", owner=OWNER)
+    await store.first_job_since(platform="discord", user="U1", since=clock.now)
     await store.jobs_since(platform="discord", user="U1", since=clock.now)
     await store.usage_totals(platform="discord", user="U1", since=clock.now.date())
     await store.usage_totals(platform="discord", workspace="G1", since=clock.now.date())
     pending = await pending_turn(store, thread.id, parent_id=leaf.id)
     await store.fail_turn(pending.id, error="x")
-    await store.fail_pending(error="restarted")
+    await pending_turn(store, thread.id, parent_id=leaf.id, claims=("E3",))
+    await store.fail_expired(error="restarted", platforms=("discord",))
     await store.prune(before=clock.advance(days=1))
 
     checked = [s for s in statements if re.match(r"\s*(SELECT|INSERT|UPDATE|DELETE|WITH)", s)]
@@ -311,12 +328,12 @@ async def test_a_turn_takes_well_under_two_kilobytes_besides_its_images(
         for n in range(15):
             started = await store.start_turn(
                 thread.id, parent_id=parent, user=f"U{t % 7}", prompt=prompt, ratio="16:9",
-                model=MODEL, inputs=(image(f"ref{t}"),),
+                model=MODEL, inputs=(image(f"ref{t}"),), owner=OWNER, lease=LEASE,
             )  # fmt: skip
             output = image(f"out{t}-{n}")
             await store.link_message(started.id, platform="slack", message_id=f"{t}.{n}")
             done = await store.finish_turn(
-                started.id, outputs=(output,), text="Here you go",
+                started.id, owner=OWNER, outputs=(output,), text="Here you go",
                 usage=Usage(10, 1290, 1300, 1), parts_json=parts % output.sha256,
             )  # fmt: skip
             parent = done.id

@@ -57,7 +57,9 @@ async def test_a_killed_writer_loses_nothing_it_committed(tmp_path: Path, mode: 
     store = SqliteStore(db_path)
     await store.open()
     try:
-        reported = await store.fail_pending(error="The bot restarted during this job.")
+        reported = await store.fail_expired(
+            error="The bot restarted during this job.", platforms=("cli",)
+        )
         assert len(reported) == left_pending[0]
         assert set(pending) <= {turn.id for turn, _ in reported}
         assert all(k.platform == "cli" and turn.status is TurnStatus.FAILED for turn, k in reported)
@@ -69,7 +71,7 @@ async def test_a_killed_writer_loses_nothing_it_committed(tmp_path: Path, mode: 
         thread = await store.get_thread(thread_key)
         assert thread is not None and thread.head_id is not None
         assert thread.head_id == done[-1] if mode == "pending" else thread.head_id >= done[-1]
-        assert await store.fail_pending(error="again") == []
+        assert await store.fail_expired(error="again", platforms=("cli",)) == []
     finally:
         await store.close()
     assert len(done) >= 20

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 
-from bot.engine import AccessPolicy, Engine, JobGate, JobObserver, UserLimits
+from bot.engine import AccessPolicy, Engine, EngineOptions, JobGate, JobObserver, UserLimits
 from bot.models import Request, ThreadKey
 from bot.upstream import GptProtoClient, UpstreamObserver
 from storage.base import Store
@@ -81,6 +81,7 @@ async def fast_engine(
     store: Store | None = None,
     observer: JobObserver | None = None,
     clock: Callable[[], datetime] | None = None,
+    options: EngineOptions | None = None,
 ) -> AsyncIterator[tuple[Engine, Store, FakeGenerator]]:
     """An engine on the in-memory store and the in-process generator: no HTTP, no disk."""
     store = store or (MemoryStore(clock=clock) if clock else MemoryStore())
@@ -92,6 +93,7 @@ async def fast_engine(
         gate=JobGate(max_concurrent=max_concurrent, max_queue=10),
         user_limits=UserLimits(per_minute=per_minute, per_day=0, counter=store),
         access=access,
+        options=options,
         observer=observer,
     )
     try:

@@ -14,6 +14,9 @@ from storage.base import Store
 
 START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 MODEL = "gemini-2.5-flash-image"
+OWNER = "host:1:test"
+"""The process the store tests write as; another process is any other name."""
+LEASE = 30.0
 
 
 class Clock:
@@ -55,8 +58,10 @@ async def pending_turn(
     user: str = "U1",
     prompt: str = "p",
     inputs: tuple[Image, ...] = (),
+    owner: str = OWNER,
+    claims: tuple[str, ...] = (),
 ) -> Turn:
-    """Start one turn and leave it pending."""
+    """Start one turn and leave it pending, held by owner."""
     return await store.start_turn(
         thread_id,
         parent_id=parent_id,
@@ -65,6 +70,9 @@ async def pending_turn(
         ratio=None,
         model=MODEL,
         inputs=inputs,
+        owner=owner,
+        lease=LEASE,
+        claims=claims,
     )
 
 
@@ -86,12 +94,20 @@ async def done_turn(
     )
     return await store.finish_turn(
         started.id,
+        owner=OWNER,
         outputs=outputs if outputs is not None else (image(f"out:{prompt}"),),
         text="",
         usage=usage or Usage(),
         parts_json="[]",
         cost_usd=cost_usd,
     )
+
+
+async def claim(
+    store: Store, event_id: str, *, platform: str = "slack", owner: str = OWNER
+) -> bool:
+    """Claim an event id for owner, for LEASE seconds."""
+    return await store.claim_event(platform=platform, event_id=event_id, owner=owner, lease=LEASE)
 
 
 @contextmanager

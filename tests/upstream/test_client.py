@@ -16,6 +16,7 @@ import bot.upstream.extract
 import bot.upstream.gptproto
 from bot.errors import ConfigError
 from bot.upstream import Content, GenerationRequest, GptProtoClient, Part
+from bot.upstream.pools import Wire
 from tests.fakes.gptproto import FakeGptProto
 
 KEY = "sk-client-1f9e77c3"
@@ -41,8 +42,8 @@ def test_unusable_keys_are_a_config_error(key: str) -> None:
     assert "GPTPROTO_API_KEY" in caught.value.user_message
 
 
-async def test_surrounding_whitespace_of_the_key_is_dropped(fake: FakeGptProto) -> None:
-    client = GptProtoClient(base_url=fake.url, api_key=f"  {KEY}\n")
+async def test_surrounding_whitespace_of_the_key_is_dropped(fake: FakeGptProto, wire: Wire) -> None:
+    client = GptProtoClient(base_url=fake.url, api_key=f"  {KEY}\n", transport=wire)
     await client.generate(ask())
     await client.aclose()
 
@@ -50,8 +51,8 @@ async def test_surrounding_whitespace_of_the_key_is_dropped(fake: FakeGptProto) 
 
 
 @pytest.mark.parametrize("base_url", ["ftp://127.0.0.1:9", "http://127.0.0.1:notaport"])
-async def test_an_unusable_base_url_is_a_config_error(base_url: str) -> None:
-    client = GptProtoClient(base_url=base_url, api_key=KEY)
+async def test_an_unusable_base_url_is_a_config_error(base_url: str, wire: Wire) -> None:
+    client = GptProtoClient(base_url=base_url, api_key=KEY, transport=wire)
 
     with pytest.raises(ConfigError) as caught:
         await client.generate(ask())
@@ -60,9 +61,11 @@ async def test_an_unusable_base_url_is_a_config_error(base_url: str) -> None:
     assert "GPTPROTO_BASE_URL" in caught.value.user_message
 
 
-async def test_a_request_is_upstream_while_its_answer_is_pending(fake: FakeGptProto) -> None:
+async def test_a_request_is_upstream_while_its_answer_is_pending(
+    fake: FakeGptProto, wire: Wire
+) -> None:
     fake.latency = 0.3
-    client = GptProtoClient(base_url=fake.url, api_key=KEY)
+    client = GptProtoClient(base_url=fake.url, api_key=KEY, transport=wire)
     job = asyncio.create_task(client.generate(ask("a fox in the snow")))
 
     [request] = await fake.wait_for_requests(1)
@@ -89,10 +92,12 @@ def test_importing_the_client_pulls_in_no_platform_sdk_or_sql_driver() -> None:
 
 @pytest.mark.parametrize(("connections", "jobs"), [(2, 5), (40, 45)])
 async def test_pool_size_bounds_connections(
-    fake: FakeGptProto, connections: int, jobs: int
+    fake: FakeGptProto, connections: int, jobs: int, wire: Wire
 ) -> None:
     fake.hold = asyncio.Event()
-    client = GptProtoClient(base_url=fake.url, api_key=KEY, max_connections=connections)
+    client = GptProtoClient(
+        base_url=fake.url, api_key=KEY, max_connections=connections, transport=wire
+    )
 
     calls = asyncio.gather(*(client.generate(ask()) for _ in range(jobs)))
     await fake.wait_for_in_flight(connections)
@@ -104,9 +109,9 @@ async def test_pool_size_bounds_connections(
     assert len(fake.generations) == jobs
 
 
-async def test_a_large_pool_lets_every_job_run_at_once(fake: FakeGptProto) -> None:
+async def test_a_large_pool_lets_every_job_run_at_once(fake: FakeGptProto, wire: Wire) -> None:
     fake.hold = asyncio.Event()
-    client = GptProtoClient(base_url=fake.url, api_key=KEY, max_connections=500)
+    client = GptProtoClient(base_url=fake.url, api_key=KEY, max_connections=500, transport=wire)
 
     calls = asyncio.gather(*(client.generate(ask()) for _ in range(20)))
     await fake.wait_for_in_flight(20)
@@ -133,9 +138,11 @@ def decoding_threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return threads
 
 
-async def test_large_answers_are_decoded_off_the_event_loop(decoding_threads: list[str]) -> None:
+async def test_large_answers_are_decoded_off_the_event_loop(
+    decoding_threads: list[str], wire: Wire
+) -> None:
     async with FakeGptProto(image_padding=1_500_000) as fake:
-        client = GptProtoClient(base_url=fake.url, api_key=KEY)
+        client = GptProtoClient(base_url=fake.url, api_key=KEY, transport=wire)
         generation = await client.generate(ask())
         await client.aclose()
 
@@ -145,9 +152,9 @@ async def test_large_answers_are_decoded_off_the_event_loop(decoding_threads: li
 
 
 async def test_small_answers_stay_on_the_loop(
-    fake: FakeGptProto, decoding_threads: list[str]
+    fake: FakeGptProto, decoding_threads: list[str], wire: Wire
 ) -> None:
-    client = GptProtoClient(base_url=fake.url, api_key=KEY)
+    client = GptProtoClient(base_url=fake.url, api_key=KEY, transport=wire)
     await client.generate(ask())
     await client.aclose()
 
@@ -169,8 +176,8 @@ async def test_an_injected_http_client_is_used_and_left_open(fake: FakeGptProto)
     assert seen == ["/v1beta/models/gemini-2.5-flash-image:generateContent"]
 
 
-async def test_the_client_reopens_after_aclose(fake: FakeGptProto) -> None:
-    client = GptProtoClient(base_url=fake.url, api_key=KEY)
+async def test_the_client_reopens_after_aclose(fake: FakeGptProto, wire: Wire) -> None:
+    client = GptProtoClient(base_url=fake.url, api_key=KEY, transport=wire)
     await client.generate(ask())
     await client.aclose()
 

@@ -19,6 +19,7 @@ from bot.errors import (
     UpstreamTimeout,
 )
 from bot.upstream import Content, GenerationRequest, GptProtoClient, Part
+from bot.upstream.pools import Wire
 from tests.fakes.gptproto import FakeGptProto, Outcome, RecordedSleeps
 
 KEY = "sk-errors-93c1f27a4d"
@@ -99,9 +100,11 @@ async def test_html_403_explains_a_gateway_refused(
     assert "gateway" in caught.value.user_message
 
 
-async def test_rate_limited_after_retries(fake: FakeGptProto) -> None:
+async def test_rate_limited_after_retries(fake: FakeGptProto, wire: Wire) -> None:
     sleeps = RecordedSleeps()
-    client = GptProtoClient(base_url=fake.url, api_key=KEY, max_attempts=3, sleep=sleeps)
+    client = GptProtoClient(
+        base_url=fake.url, api_key=KEY, max_attempts=3, sleep=sleeps, transport=wire
+    )
     fake.queue(*[Outcome.rate_limited("4s")] * 3)
 
     with pytest.raises(RateLimited) as caught:
@@ -115,9 +118,11 @@ async def test_rate_limited_after_retries(fake: FakeGptProto) -> None:
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 async def test_server_errors_become_unavailable_after_retries(
-    fake: FakeGptProto, status: int
+    fake: FakeGptProto, status: int, wire: Wire
 ) -> None:
-    client = GptProtoClient(base_url=fake.url, api_key=KEY, max_attempts=3, sleep=RecordedSleeps())
+    client = GptProtoClient(
+        base_url=fake.url, api_key=KEY, max_attempts=3, sleep=RecordedSleeps(), transport=wire
+    )
     fake.queue(*[Outcome.server_error(status)] * 3)
 
     with pytest.raises(Unavailable) as caught:
@@ -152,11 +157,16 @@ LEAKY_IDS = [
 
 @pytest.mark.parametrize("outcome", LEAKY, ids=LEAKY_IDS)
 async def test_the_api_key_never_appears_in_errors_or_logs(
-    fake: FakeGptProto, outcome: Outcome, caplog: pytest.LogCaptureFixture
+    fake: FakeGptProto, outcome: Outcome, caplog: pytest.LogCaptureFixture, wire: Wire
 ) -> None:
     caplog.set_level(logging.DEBUG)
     client = GptProtoClient(
-        base_url=fake.url, api_key=KEY, max_attempts=1, timeout=0.3, sleep=RecordedSleeps()
+        base_url=fake.url,
+        api_key=KEY,
+        max_attempts=1,
+        timeout=0.3,
+        sleep=RecordedSleeps(),
+        transport=wire,
     )
     fake.queue(outcome)
 
@@ -173,8 +183,10 @@ async def test_the_api_key_never_appears_in_errors_or_logs(
     assert KEY not in repr(client)
 
 
-async def test_timeout_error_type(fake: FakeGptProto) -> None:
-    client = GptProtoClient(base_url=fake.url, api_key=KEY, max_attempts=1, timeout=0.2)
+async def test_timeout_error_type(fake: FakeGptProto, wire: Wire) -> None:
+    client = GptProtoClient(
+        base_url=fake.url, api_key=KEY, max_attempts=1, timeout=0.2, transport=wire
+    )
     fake.queue(Outcome.slow(2.0))
 
     with pytest.raises(UpstreamTimeout):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,7 @@ from bot.upstream import (
     Part,
     restore_parts,
 )
+from bot.upstream.pools import Wire
 from tests.fakes.gptproto import FakeGptProto, Outcome, RecordedSleeps
 from tests.fakes.gptproto_images import make_image
 
@@ -37,19 +39,26 @@ async def fake() -> AsyncIterator[FakeGptProto]:
         yield server
 
 
-def client_for(fake: FakeGptProto, **options: object) -> GptProtoClient:
-    return GptProtoClient(base_url=fake.url, api_key=KEY, sleep=RecordedSleeps(), **options)  # type: ignore[arg-type]
+Generate = Callable[..., Awaitable[Generation]]
 
 
-async def generate(fake: FakeGptProto, request: GenerationRequest, **options: object) -> Generation:
-    client = client_for(fake, **options)
-    try:
-        return await client.generate(request)
-    finally:
-        await client.aclose()
+@pytest.fixture
+def generate(fake: FakeGptProto, wire: Wire) -> Generate:
+    """One generation by a fresh client on the fake, built with these options."""
+
+    async def run(request: GenerationRequest, **options: Any) -> Generation:
+        client = GptProtoClient(
+            base_url=fake.url, api_key=KEY, sleep=RecordedSleeps(), transport=wire, **options
+        )
+        try:
+            return await client.generate(request)
+        finally:
+            await client.aclose()
+
+    return run
 
 
-async def test_gemini_request_shape(fake: FakeGptProto) -> None:
+async def test_gemini_request_shape(fake: FakeGptProto, generate: Generate) -> None:
     request = GenerationRequest(
         model=PRO,
         contents=(user(Part(text="put the fox on the moon"), Part(image=PHOTO)),),
@@ -57,7 +66,7 @@ async def test_gemini_request_shape(fake: FakeGptProto) -> None:
         image_size="2K",
     )
 
-    await generate(fake, request)
+    await generate(request)
 
     [sent] = fake.generations
     assert sent.method == "POST"
@@ -79,13 +88,15 @@ async def test_gemini_request_shape(fake: FakeGptProto) -> None:
     assert sent.input_images() == [PHOTO.data]
 
 
-async def test_gemini_request_without_options_has_no_image_config(fake: FakeGptProto) -> None:
-    await generate(fake, GenerationRequest("gemini-2.5-flash-image", (user(Part(text="a fox")),)))
+async def test_gemini_request_without_options_has_no_image_config(
+    fake: FakeGptProto, generate: Generate
+) -> None:
+    await generate(GenerationRequest("gemini-2.5-flash-image", (user(Part(text="a fox")),)))
 
     assert "imageConfig" not in fake.generations[0].json["generationConfig"]
 
 
-async def test_openai_images_request_shape(fake: FakeGptProto) -> None:
+async def test_openai_images_request_shape(fake: FakeGptProto, generate: Generate) -> None:
     request = GenerationRequest(
         model="gemini-2.5-flash-image",
         contents=(
@@ -96,7 +107,7 @@ async def test_openai_images_request_shape(fake: FakeGptProto) -> None:
         ratio="16:9",
     )
 
-    generation = await generate(fake, request, api=Api.OPENAI_IMAGES)
+    generation = await generate(request, api=Api.OPENAI_IMAGES)
 
     [sent] = fake.generations
     assert sent.path == "/v1/images/generations"
@@ -108,7 +119,7 @@ async def test_openai_images_request_shape(fake: FakeGptProto) -> None:
     assert generation.images[0].data == sent.produced[0]
 
 
-async def test_openai_chat_request_shape(fake: FakeGptProto) -> None:
+async def test_openai_chat_request_shape(fake: FakeGptProto, generate: Generate) -> None:
     earlier = json.dumps(
         [
             {"text": "drafting", "thought": True},
@@ -125,7 +136,7 @@ async def test_openai_chat_request_shape(fake: FakeGptProto) -> None:
         ),
     )
 
-    await generate(fake, request, api=Api.OPENAI_CHAT)
+    await generate(request, api=Api.OPENAI_CHAT)
 
     [sent] = fake.generations
     data_url = f"data:image/png;base64,{_b64(PHOTO.data)}"
@@ -146,14 +157,16 @@ async def test_openai_chat_request_shape(fake: FakeGptProto) -> None:
 
 
 @pytest.mark.parametrize(("scheme", "header"), [("bearer", f"Bearer {KEY}"), ("raw", KEY)])
-async def test_auth_scheme(fake: FakeGptProto, scheme: str, header: str) -> None:
-    await generate(fake, GenerationRequest(PRO, (user(Part(text="a fox")),)), auth_scheme=scheme)
+async def test_auth_scheme(
+    fake: FakeGptProto, scheme: str, header: str, generate: Generate
+) -> None:
+    await generate(GenerationRequest(PRO, (user(Part(text="a fox")),)), auth_scheme=scheme)
 
     assert fake.generations[0].header("Authorization") == header
 
 
-async def test_a_wrong_key_is_an_auth_error(fake: FakeGptProto) -> None:
-    client = GptProtoClient(base_url=fake.url, api_key="sk-wrong-0000000")
+async def test_a_wrong_key_is_an_auth_error(fake: FakeGptProto, wire: Wire) -> None:
+    client = GptProtoClient(base_url=fake.url, api_key="sk-wrong-0000000", transport=wire)
 
     with pytest.raises(AuthError):
         await client.generate(GenerationRequest(PRO, (user(Part(text="a fox")),)))
@@ -185,27 +198,29 @@ REFUSED = [
     ("request_", "expected"), REFUSED, ids=["images", "ratio", "size", "heic", "retired"]
 )
 async def test_capability_checks_refuse_before_sending(
-    fake: FakeGptProto, request_: GenerationRequest, expected: type[Exception]
+    fake: FakeGptProto, request_: GenerationRequest, expected: type[Exception], generate: Generate
 ) -> None:
     with pytest.raises(expected):
-        await generate(fake, request_)
+        await generate(request_)
 
     assert fake.requests == []
 
 
-async def test_openai_images_refuses_input_images(fake: FakeGptProto) -> None:
+async def test_openai_images_refuses_input_images(fake: FakeGptProto, generate: Generate) -> None:
     request = GenerationRequest("gemini-2.5-flash-image", (user(Part(image=PHOTO)),))
 
     with pytest.raises(UnsupportedOption):
-        await generate(fake, request, api=Api.OPENAI_IMAGES)
+        await generate(request, api=Api.OPENAI_IMAGES)
 
     assert fake.requests == []
 
 
-async def test_thought_signatures_go_back_byte_for_byte(fake: FakeGptProto) -> None:
+async def test_thought_signatures_go_back_byte_for_byte(
+    fake: FakeGptProto, generate: Generate
+) -> None:
     first_turn = (user(Part(text="a toy fox in a bedroom")),)
     fake.queue(Outcome.image("Here is the fox."))
-    first = await generate(fake, GenerationRequest(PRO, first_turn))
+    first = await generate(GenerationRequest(PRO, first_turn))
     answer = restore_parts(first.parts_json, {image.sha256: image for image in first.images})
     history = (
         *first_turn,
@@ -213,7 +228,7 @@ async def test_thought_signatures_go_back_byte_for_byte(fake: FakeGptProto) -> N
         user(Part(text="add a blue planet on its helmet")),
     )
 
-    second = await generate(fake, GenerationRequest(PRO, history))
+    second = await generate(GenerationRequest(PRO, history))
 
     sent = fake.generations[1]
     replayed = sent.json["contents"][1]["parts"]
@@ -233,8 +248,10 @@ async def test_thought_signatures_go_back_byte_for_byte(fake: FakeGptProto) -> N
     assert len(signatures_in_body) == 2  # the text's and the image's, exactly as issued
 
 
-async def test_history_without_signatures_is_refused_by_gemini_3(fake: FakeGptProto) -> None:
-    first = await generate(fake, GenerationRequest(PRO, (user(Part(text="a fox")),)))
+async def test_history_without_signatures_is_refused_by_gemini_3(
+    fake: FakeGptProto, generate: Generate
+) -> None:
+    first = await generate(GenerationRequest(PRO, (user(Part(text="a fox")),)))
     history = (
         user(Part(text="a fox")),
         Content("model", (Part(image=first.images[0]),)),
@@ -242,13 +259,13 @@ async def test_history_without_signatures_is_refused_by_gemini_3(fake: FakeGptPr
     )
 
     with pytest.raises(InvalidRequest) as caught:
-        await generate(fake, GenerationRequest(PRO, history))
+        await generate(GenerationRequest(PRO, history))
 
     assert "thought_signature" in caught.value.user_message
 
 
-async def test_a_single_raw_part_is_replayed_too(fake: FakeGptProto) -> None:
-    first = await generate(fake, GenerationRequest(PRO, (user(Part(text="a fox")),)))
+async def test_a_single_raw_part_is_replayed_too(fake: FakeGptProto, generate: Generate) -> None:
+    first = await generate(GenerationRequest(PRO, (user(Part(text="a fox")),)))
     restored = restore_parts(first.parts_json, {image.sha256: image for image in first.images})
     image_part = next(
         json.loads(part.raw_json or "")
@@ -257,7 +274,7 @@ async def test_a_single_raw_part_is_replayed_too(fake: FakeGptProto) -> None:
     )
     history = (user(Part(text="a fox")), Content("model", (Part(raw_json=json.dumps(image_part)),)))
 
-    await generate(fake, GenerationRequest(PRO, (*history, user(Part(text="bluer")))))
+    await generate(GenerationRequest(PRO, (*history, user(Part(text="bluer")))))
 
     assert fake.generations[1].json["contents"][1]["parts"] == [image_part]
     assert image_part["inlineData"]["data"]  # the bytes went back, not the stored hash

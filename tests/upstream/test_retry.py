@@ -11,6 +11,7 @@ import pytest
 
 from bot.errors import RateLimited, Unavailable, UpstreamTimeout
 from bot.upstream import Content, GenerationRequest, GptProtoClient, Part
+from bot.upstream.pools import Wire
 from bot.upstream.retry import parse_duration, parse_retry_after
 from tests.fakes.gptproto import FakeGptProto, Outcome, RecordedSleeps
 
@@ -42,15 +43,21 @@ def sleeps() -> RecordedSleeps:
 
 
 @pytest.fixture
-async def client(fake: FakeGptProto, sleeps: RecordedSleeps) -> AsyncIterator[GptProtoClient]:
-    upstream = GptProtoClient(base_url=fake.url, api_key=KEY, sleep=sleeps)
+async def client(
+    fake: FakeGptProto, sleeps: RecordedSleeps, wire: Wire
+) -> AsyncIterator[GptProtoClient]:
+    upstream = GptProtoClient(base_url=fake.url, api_key=KEY, sleep=sleeps, transport=wire)
     yield upstream
     await upstream.aclose()
 
 
-async def test_overloaded_then_image(fake: FakeGptProto, sleeps: RecordedSleeps) -> None:
+async def test_overloaded_then_image(
+    fake: FakeGptProto, sleeps: RecordedSleeps, wire: Wire
+) -> None:
     observer = Observer()
-    client = GptProtoClient(base_url=fake.url, api_key=KEY, sleep=sleeps, observer=observer)
+    client = GptProtoClient(
+        base_url=fake.url, api_key=KEY, sleep=sleeps, observer=observer, transport=wire
+    )
     fake.queue(Outcome.overloaded(), Outcome.image())
 
     generation = await client.generate(ask())
@@ -108,8 +115,8 @@ async def test_the_longer_of_header_and_retry_info_wins(
     assert sleeps.delays == [7.0]
 
 
-async def test_a_real_short_server_delay_is_waited(fake: FakeGptProto) -> None:
-    client = GptProtoClient(base_url=fake.url, api_key=KEY)
+async def test_a_real_short_server_delay_is_waited(fake: FakeGptProto, wire: Wire) -> None:
+    client = GptProtoClient(base_url=fake.url, api_key=KEY, transport=wire)
     fake.queue(Outcome.rate_limited("0.2s"), Outcome.image())
 
     started = time.monotonic()
@@ -121,11 +128,11 @@ async def test_a_real_short_server_delay_is_waited(fake: FakeGptProto) -> None:
 
 
 async def test_backoff_grows_exponentially_up_to_the_cap(
-    fake: FakeGptProto, sleeps: RecordedSleeps
+    fake: FakeGptProto, sleeps: RecordedSleeps, wire: Wire
 ) -> None:
     client = GptProtoClient(
         base_url=fake.url, api_key=KEY, max_attempts=4, max_backoff=3.0, sleep=sleeps,
-        random=lambda: 1.0,
+        random=lambda: 1.0, transport=wire,
     )  # fmt: skip
     fake.queue(*[Outcome.server_error(500)] * 4)
 
@@ -137,8 +144,10 @@ async def test_backoff_grows_exponentially_up_to_the_cap(
     assert len(fake.generations) == 4
 
 
-async def test_attempts_are_bounded(fake: FakeGptProto, sleeps: RecordedSleeps) -> None:
-    client = GptProtoClient(base_url=fake.url, api_key=KEY, max_attempts=2, sleep=sleeps)
+async def test_attempts_are_bounded(fake: FakeGptProto, sleeps: RecordedSleeps, wire: Wire) -> None:
+    client = GptProtoClient(
+        base_url=fake.url, api_key=KEY, max_attempts=2, sleep=sleeps, transport=wire
+    )
     fake.queue(*[Outcome.overloaded()] * 5)
 
     with pytest.raises(Unavailable):
@@ -150,9 +159,11 @@ async def test_attempts_are_bounded(fake: FakeGptProto, sleeps: RecordedSleeps) 
 
 
 async def test_a_delay_beyond_the_budget_gives_up_at_once(
-    fake: FakeGptProto, sleeps: RecordedSleeps
+    fake: FakeGptProto, sleeps: RecordedSleeps, wire: Wire
 ) -> None:
-    client = GptProtoClient(base_url=fake.url, api_key=KEY, max_total=10.0, sleep=sleeps)
+    client = GptProtoClient(
+        base_url=fake.url, api_key=KEY, max_total=10.0, sleep=sleeps, transport=wire
+    )
     fake.queue(Outcome.rate_limited("53s"), Outcome.image())
 
     with pytest.raises(RateLimited) as caught:
@@ -186,10 +197,10 @@ async def test_connections_that_keep_dropping_end_unavailable(
     assert len(fake.generations) == 4
 
 
-async def test_unreachable_upstream_is_unavailable(sleeps: RecordedSleeps) -> None:
+async def test_unreachable_upstream_is_unavailable(sleeps: RecordedSleeps, wire: Wire) -> None:
     async with FakeGptProto() as gone:
         url = gone.url
-    client = GptProtoClient(base_url=url, api_key=KEY, max_attempts=2, sleep=sleeps)
+    client = GptProtoClient(base_url=url, api_key=KEY, max_attempts=2, sleep=sleeps, transport=wire)
 
     with pytest.raises(Unavailable):
         await client.generate(ask())
@@ -198,8 +209,10 @@ async def test_unreachable_upstream_is_unavailable(sleeps: RecordedSleeps) -> No
     assert len(sleeps.delays) == 1
 
 
-async def test_timeout(fake: FakeGptProto, sleeps: RecordedSleeps) -> None:
-    client = GptProtoClient(base_url=fake.url, api_key=KEY, timeout=0.2, sleep=sleeps)
+async def test_timeout(fake: FakeGptProto, sleeps: RecordedSleeps, wire: Wire) -> None:
+    client = GptProtoClient(
+        base_url=fake.url, api_key=KEY, timeout=0.2, sleep=sleeps, transport=wire
+    )
     fake.queue(Outcome.slow(3.0))
 
     started = time.monotonic()
@@ -212,10 +225,10 @@ async def test_timeout(fake: FakeGptProto, sleeps: RecordedSleeps) -> None:
 
 
 async def test_a_timed_out_attempt_is_retried_within_the_budget(
-    fake: FakeGptProto, sleeps: RecordedSleeps
+    fake: FakeGptProto, sleeps: RecordedSleeps, wire: Wire
 ) -> None:
     client = GptProtoClient(
-        base_url=fake.url, api_key=KEY, timeout=0.2, max_total=5.0, sleep=sleeps
+        base_url=fake.url, api_key=KEY, timeout=0.2, max_total=5.0, sleep=sleeps, transport=wire
     )
     fake.queue(Outcome.slow(3.0), Outcome.image())
 

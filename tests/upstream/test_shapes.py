@@ -11,6 +11,7 @@ import pytest
 
 from bot.errors import TextOnly, UnreadableResponse
 from bot.upstream import Api, Content, GenerationRequest, GptProtoClient, Part
+from bot.upstream.pools import Wire
 from tests.fakes.gptproto import FakeGptProto, Outcome
 from tests.fakes.gptproto_images import make_image
 
@@ -24,15 +25,15 @@ def ask() -> GenerationRequest:
 
 
 @pytest.fixture
-async def chat(fake: FakeGptProto) -> AsyncIterator[GptProtoClient]:
-    client = GptProtoClient(base_url=fake.url, api_key=KEY, api=Api.OPENAI_CHAT)
+async def chat(fake: FakeGptProto, wire: Wire) -> AsyncIterator[GptProtoClient]:
+    client = GptProtoClient(base_url=fake.url, api_key=KEY, api=Api.OPENAI_CHAT, transport=wire)
     yield client
     await client.aclose()
 
 
 @pytest.fixture
-async def images(fake: FakeGptProto) -> AsyncIterator[GptProtoClient]:
-    client = GptProtoClient(base_url=fake.url, api_key=KEY, api=Api.OPENAI_IMAGES)
+async def images(fake: FakeGptProto, wire: Wire) -> AsyncIterator[GptProtoClient]:
+    client = GptProtoClient(base_url=fake.url, api_key=KEY, api=Api.OPENAI_IMAGES, transport=wire)
     yield client
     await client.aclose()
 

@@ -107,6 +107,8 @@ async def test_users_hear_about_jobs_a_crash_interrupted(bot: DiscordBot, tmp_pa
         ratio=None,
         model="gemini-2.5-flash-image",
         inputs=[],
+        owner="crashed",
+        lease=0.0,
     )
     await store.close()
 

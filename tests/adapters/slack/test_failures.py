@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from bot.models import ThreadKey, Turn, TurnStatus
+from storage.sqlite import SqliteStore
 from tests.fakes.gptproto import FakeGptProto, Outcome
 from tests.fakes.slack import event_callback, message_event
 from tests.fakes.slack.harness import (
@@ -175,4 +179,34 @@ async def test_a_result_that_could_not_be_posted_never_becomes_the_parent(
     assert third.input_images() == [first.produced[0]]
     assert third.input_images() != [undelivered.produced[0]]
     assert len(slack.fake.uploads) == 2
+    slack.errors.clear()
+
+
+async def test_a_retry_of_an_event_the_full_database_could_not_record_is_answered(
+    start_slack: StartSlack, gptproto: FakeGptProto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slack = await start_slack()
+    real_start = SqliteStore.start_turn
+    full = [sqlite3.OperationalError("database or disk is full")]
+
+    async def start_turn(self: SqliteStore, *args: Any, **kwargs: Any) -> Turn:
+        if full:
+            raise full.pop()
+        return await real_start(self, *args, **kwargs)
+
+    monkeypatch.setattr(SqliteStore, "start_turn", start_turn)
+    event = message_event("<@UBOT> a fox on a full disk", kind="app_mention")
+    payload = event_callback(event)
+    assert (await slack.sender.event(payload))[0] == 200
+    await slack.settle()
+    assert gptproto.generations == [] and slack.fake.uploads == []
+    assert any("Sorry, something went wrong" in said for said in slack.said(event["ts"]))
+
+    for retry in (1, 2):  # Slack's retries: the first is answered, the next is a repeat
+        assert (await slack.sender.event(payload, retry_num=retry))[0] == 200
+        await slack.settle()
+    assert len(gptproto.generations) == 1
+    [upload] = slack.fake.uploads
+    assert upload.thread_ts == event["ts"]
+    assert unexpected_errors(slack, allowed=("Slack job failed",)) == []
     slack.errors.clear()

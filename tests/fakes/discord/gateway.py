@@ -1,7 +1,12 @@
-"""The fake Discord gateway: HELLO, heartbeats, IDENTIFY -> READY + GUILD_CREATE, dispatches."""
+"""The fake Discord gateway: HELLO, heartbeats, IDENTIFY -> READY + GUILD_CREATE, dispatches.
+
+A session that identifies with a `shard` of [id, count] gets, as from Discord, only the guilds
+and events of its shard ((guild_id >> 22) % count == id; DMs go to shard 0).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -37,7 +42,25 @@ class FakeGateway:
         self.identifies: list[dict[str, Any]] = []
         self.heartbeats = 0
         self._sessions: list[web.WebSocketResponse] = []
+        self._shards: dict[web.WebSocketResponse, tuple[int, int]] = {}
         self._sequence = 0
+        self._changed = asyncio.Condition()
+        self.disconnects: list[tuple[int, int] | None] = []  # the shard of each ended session
+        self.most_connected: dict[tuple[int, int] | None, int] = {}  # per shard, at any moment
+
+    @property
+    def connected_shards(self) -> list[tuple[int, int] | None]:
+        """The shard each identified session runs (None: unsharded), in connection order."""
+        return [self._shards.get(socket) for socket in self._sessions]
+
+    async def wait_until(self, condition: Callable[[], bool], *, within: float = 10.0) -> None:
+        """Return once condition() holds, checked at each identify and disconnect."""
+        async with asyncio.timeout(within), self._changed:
+            await self._changed.wait_for(condition)
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
 
     @property
     def connected(self) -> int:
@@ -55,12 +78,22 @@ class FakeGateway:
         finally:
             if socket in self._sessions:
                 self._sessions.remove(socket)
+                self.disconnects.append(self._shards.pop(socket, None))
+                await self._notify()
         return socket
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
         """Send an op-0 event to every identified session."""
         for socket in list(self._sessions):
-            await self._send_event(socket, event, data)
+            if self._on_shard(socket, data.get("guild_id") if isinstance(data, dict) else None):
+                await self._send_event(socket, event, data)
+
+    def _on_shard(self, socket: web.WebSocketResponse, guild_id: object) -> bool:
+        shard = self._shards.get(socket)
+        if shard is None:
+            return True
+        shard_id, count = shard
+        return (int(str(guild_id)) >> 22) % count == shard_id if guild_id else shard_id == 0
 
     async def close_all(self) -> None:
         for socket in list(self._sessions):
@@ -84,10 +117,20 @@ class FakeGateway:
         if self.refuse_privileged_intents and int(data.get("intents", 0)) & PRIVILEGED_INTENTS:
             await socket.close(code=CLOSE_DISALLOWED_INTENTS, message=b"Disallowed intent(s).")
             return
+        if data.get("shard") is not None:
+            shard_id, count = data["shard"]
+            self._shards[socket] = (int(shard_id), int(count))
         ready = self._ready() | {"resume_gateway_url": self._url()}
+        ready["guilds"] = [g for g in ready["guilds"] if self._on_shard(socket, g["id"])]
         await self._send_event(socket, "READY", ready)
-        await self._send_event(socket, "GUILD_CREATE", self._guild_create())
+        guild = self._guild_create()
+        if self._on_shard(socket, guild["id"]):
+            await self._send_event(socket, "GUILD_CREATE", guild)
         self._sessions.append(socket)
+        shard = self._shards.get(socket)
+        at_once = self.connected_shards.count(shard)
+        self.most_connected[shard] = max(self.most_connected.get(shard, 0), at_once)
+        await self._notify()
 
     async def _send_event(self, socket: web.WebSocketResponse, event: str, data: Any) -> None:
         self._sequence += 1

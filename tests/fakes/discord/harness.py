@@ -89,7 +89,7 @@ class DiscordBot:
         async with AsyncExitStack() as stack:
             engine = await stack.enter_async_context(open_engine(settings))
             self._watch_links(engine)
-            interrupted = await engine.start()
+            interrupted = await engine.recover(platforms=("discord",))
             options: dict[str, Any] = {"guild_ready_timeout": 0.05, "progress_interval": 1.0}
             adapter = DiscordAdapter(
                 engine=engine, settings=settings, **(options | self.adapter_options)

@@ -1,0 +1,298 @@
+"""The shared Store: PostgreSQL through an asyncpg pool, for several processes on one database."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import date, datetime
+from typing import Concatenate, ParamSpec, TypeVar
+
+import asyncpg
+
+from bot.models import Image, Thread, ThreadKey, Turn, Usage, UsageTotals
+from storage import postgres_ownership as ownership
+from storage import postgres_queries as queries
+from storage import postgres_records as records
+from storage.postgres_connection import DRIVER_ERRORS, describe, open_pool
+from storage.postgres_queries import Db
+from storage.times import EVENT_RETENTION, as_utc, utc_now
+
+logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+PRUNE_BATCH = 500
+"""Turns deleted per write transaction by prune(), so other writes wait only briefly."""
+HEALTH_TIMEOUT = 5.0
+"""Seconds a health probe waits for the database before it reports the store unwell."""
+
+
+class PostgresStore:
+    """Store on a PostgreSQL database: threads, a tree of turns, images once per hash, usage.
+
+    Times are the injected clock's, never the server's now(): every process and every test
+    agrees on when a lease runs out, and a clock moved by hand moves it.
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        min_connections: int = 1,
+        max_connections: int = 10,
+    ) -> None:
+        self._dsn = dsn
+        self._where = describe(dsn)
+        self._clock = clock
+        self._sizes = (min_connections, max_connections)
+        self._pool: asyncpg.Pool | None = None
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self._where!r})"  # never the DSN: it may carry a password
+
+    async def open(self) -> None:
+        """Connect and migrate the schema to the current version."""
+        if self._pool is not None:
+            return
+        low, high = self._sizes
+        self._pool = await open_pool(self._dsn, min_size=low, max_size=high)
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    async def ping(self) -> bool:
+        """True while the store answers a trivial query."""
+        if self._pool is None:
+            return False
+        try:
+            async with self._pool.acquire(timeout=HEALTH_TIMEOUT) as db:
+                return bool(await db.fetchval("SELECT 1", timeout=HEALTH_TIMEOUT) == 1)
+        except DRIVER_ERRORS:
+            return False
+
+    async def probe_write(self) -> bool:
+        """True when a one-row write commits; False on any database error."""
+        if self._pool is None:
+            return False
+        try:
+            async with asyncio.timeout(HEALTH_TIMEOUT):
+                await self._statement(records.probe_write, self._now())
+        except DRIVER_ERRORS as exc:
+            logger.warning("the database %s cannot be written: %s", self._where, exc)
+            return False
+        return True
+
+    def _acquire(self) -> asyncpg.pool.PoolAcquireContext:
+        if self._pool is None:
+            raise RuntimeError("the store is not open")
+        return self._pool.acquire()
+
+    async def _read(
+        self, work: Callable[Concatenate[Db, P], Awaitable[T]], /, *a: P.args, **k: P.kwargs
+    ) -> T:
+        async with self._acquire() as db:
+            return await work(db, *a, **k)
+
+    async def _write(
+        self, work: Callable[Concatenate[Db, P], Awaitable[T]], /, *a: P.args, **k: P.kwargs
+    ) -> T:
+        """Run work as one transaction; any error rolls all of it back."""
+        async with self._acquire() as db, db.transaction():
+            return await work(db, *a, **k)
+
+    # A write of one statement is a transaction of its own already: no BEGIN and COMMIT
+    # round trips around it.
+    _statement = _read
+
+    def _now(self) -> datetime:
+        return as_utc(self._clock())
+
+    # -- threads -------------------------------------------------------------------
+
+    async def get_thread(self, key: ThreadKey) -> Thread | None:
+        """The thread a key (or an alias of it) names; its `key` is the key asked."""
+        return await self._read(queries.thread_by_key, key)
+
+    async def create_thread(self, key: ThreadKey) -> Thread:
+        """A new thread under key; returns the existing one if the key is taken."""
+        return await self._write(queries.create_thread, key, now=self._now())
+
+    async def thread_key(self, thread_id: int) -> ThreadKey | None:
+        """The key a thread was created under."""
+        return (await self._read(queries.first_keys, [thread_id])).get(thread_id)
+
+    async def add_alias(self, thread_id: int, *, key: ThreadKey) -> None:
+        """Let a second key name the same thread; a key naming another thread is refused."""
+        await self._statement(queries.add_alias, thread_id, key=key)
+
+    # -- turns ---------------------------------------------------------------------
+
+    async def start_turn(
+        self,
+        thread_id: int,
+        *,
+        parent_id: int | None,
+        user: str,
+        prompt: str,
+        ratio: str | None,
+        model: str,
+        inputs: Sequence[Image],
+        owner: str,
+        lease: float,
+        claims: Sequence[str] = (),
+    ) -> Turn:
+        """Store a pending turn held by owner, its inputs and its settled claims at once."""
+        return await self._write(
+            ownership.start_turn, thread_id, parent_id=parent_id, user=user, prompt=prompt,
+            ratio=ratio, model=model, inputs=inputs, owner=owner, lease=lease, claims=claims,
+            now=self._now(),
+        )  # fmt: skip
+
+    async def finish_turn(
+        self,
+        turn_id: int,
+        *,
+        owner: str,
+        outputs: Sequence[Image],
+        text: str,
+        usage: Usage,
+        parts_json: str,
+        cost_usd: float = 0.0,
+        head: bool = True,
+    ) -> Turn:
+        """Mark the owner's turn done, store its outputs, add usage; with head, move the head."""
+        return await self._write(
+            ownership.finish_turn, turn_id, owner=owner, outputs=outputs, text=text, usage=usage,
+            parts_json=parts_json, cost_usd=cost_usd, now=self._now(), head=head,
+        )  # fmt: skip
+
+    async def move_head(self, turn_id: int) -> None:
+        """Make a done turn its thread's head."""
+        await self._statement(queries.move_head, turn_id)
+
+    async def fail_turn(self, turn_id: int, *, error: str) -> Turn:
+        """Mark a pending turn failed with the message the user saw; a finished turn is kept."""
+        return await self._statement(queries.fail_turn, turn_id, error=error, now=self._now())
+
+    async def get_turn(self, turn_id: int) -> Turn | None:
+        return await self._read(queries.turn, turn_id)
+
+    async def lineage(self, turn_id: int, *, limit: int) -> list[Turn]:
+        """The turn and up to limit-1 of its done ancestors, oldest first."""
+        if limit < 1:
+            return []
+        return await self._read(queries.ancestry, turn_id, limit=limit)
+
+    async def load_images(self, hashes: Sequence[str]) -> list[Image]:
+        """Image bytes by content hash, in the order asked; missing hashes are skipped."""
+        return await self._read(queries.load_images, hashes)
+
+    async def fail_expired(
+        self, *, error: str, platforms: Sequence[str]
+    ) -> list[tuple[Turn, ThreadKey]]:
+        """Mark failed the pending turns of these platforms whose lease ran out; return them."""
+        failed = await self._write(
+            ownership.fail_expired, error=error, platforms=platforms, now=self._now()
+        )
+        if failed:
+            logger.info("marked %s turns whose lease ran out as failed", len(failed))
+        return failed
+
+    # -- ownership -----------------------------------------------------------------
+
+    async def renew(self, *, owner: str, lease: float) -> int:
+        """Extend everything owner holds by lease seconds from now."""
+        return await self._write(ownership.renew, owner=owner, lease=lease, now=self._now())
+
+    async def acquire_lease(self, name: str, *, owner: str, lease: float) -> bool:
+        """True when owner holds the named lease (free, run out, or held already)."""
+        return await self._statement(
+            ownership.acquire_lease, name, owner=owner, lease=lease, now=self._now()
+        )
+
+    async def release_lease(self, name: str, *, owner: str) -> None:
+        await self._statement(ownership.release_lease, name, owner=owner)
+
+    # -- platform messages ---------------------------------------------------------
+
+    async def link_message(self, turn_id: int, *, platform: str, message_id: str) -> None:
+        """Remember which platform message shows a turn's result."""
+        await self._statement(
+            records.link_message, turn_id, platform=platform, message_id=message_id
+        )
+
+    async def turn_for_message(self, *, platform: str, message_id: str) -> Turn | None:
+        return await self._read(records.turn_for_message, platform=platform, message_id=message_id)
+
+    async def message_for_turn(self, turn_id: int, *, platform: str) -> str | None:
+        return await self._read(records.message_for_turn, turn_id, platform=platform)
+
+    # -- dedupe --------------------------------------------------------------------
+
+    async def claim_event(self, *, platform: str, event_id: str, owner: str, lease: float) -> bool:
+        """True when owner now holds the event id (first delivery, or its holder died)."""
+        return await self._statement(
+            ownership.claim_event, platform=platform, event_id=event_id, owner=owner,
+            lease=lease, now=self._now(),
+        )  # fmt: skip
+
+    async def settle_claims(self, *, platform: str, event_ids: Sequence[str], owner: str) -> None:
+        """The owner has answered these events."""
+        await self._statement(
+            ownership.settle_claims, platform=platform, event_ids=event_ids, owner=owner
+        )
+
+    async def release_claims(self, *, platform: str, event_ids: Sequence[str], owner: str) -> None:
+        """The owner could not record these events: their next delivery is handled."""
+        await self._statement(
+            ownership.release_claims, platform=platform, event_ids=event_ids, owner=owner
+        )
+
+    # -- usage ---------------------------------------------------------------------
+
+    async def jobs_since(self, *, platform: str, user: str, since: datetime) -> int:
+        """Turns a user started since a moment, not counting failed ones."""
+        return await self._read(
+            records.jobs_since, platform=platform, user=user, since=as_utc(since)
+        )
+
+    async def first_job_since(
+        self, *, platform: str, user: str, since: datetime
+    ) -> datetime | None:
+        """When the first of those turns started."""
+        return await self._read(
+            records.first_job_since, platform=platform, user=user, since=as_utc(since)
+        )
+
+    async def usage_totals(
+        self,
+        *,
+        platform: str,
+        workspace: str | None = None,
+        user: str | None = None,
+        since: date,
+    ) -> UsageTotals:
+        """Sums from the ledger for a user and/or a workspace since a day (inclusive)."""
+        return await self._read(
+            records.usage_totals, platform=platform, workspace=workspace, user=user, since=since
+        )
+
+    # -- retention -----------------------------------------------------------------
+
+    async def prune(self, *, before: datetime) -> int:
+        """Delete turns older than a moment and images no turn refers to; returns turns removed."""
+        removed = 0
+        while True:
+            batch = await self._write(records.prune_batch, before=as_utc(before), size=PRUNE_BATCH)
+            removed += batch
+            if batch < PRUNE_BATCH:
+                break
+        await self._statement(records.forget_events, before=self._now() - EVENT_RETENTION)
+        if removed:
+            logger.info("pruned %s turns created before %s", removed, before.isoformat())
+        return removed
