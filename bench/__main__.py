@@ -41,6 +41,7 @@ Bench = Callable[[Context], Awaitable[list[Row]]]
 BENCHES: dict[str, Bench] = {
     overhead.NAME: overhead.run,
     real_path.NAME: real_path.run,
+    real_path.NAME_POSTGRES: real_path.run_postgres,
     loop_lag.NAME: loop_lag.run,
     real_lag.NAME: real_lag.run,
     real_discord.NAME: real_discord.run,

@@ -13,12 +13,14 @@ from adapters.slack import EVENTS_PATH
 from bench.bot_process import BotProcess, slack_settings
 from bench.floor import Floor
 from bench.outside import Goals, cpu_row, floor_rows, measure, overhead_rows, rss_row
+from bench.postgres import scratch_database
 from bench.report import Row
 from bench.sizes import Context
 from bench.slack_jobs import SlackJobs
 from bench.world import World
 
 NAME = "real path"
+NAME_POSTGRES = "real path pg"
 # The peer's 22.5 ms, 242 ms, 17.3 ms and 121 MB, times 0.8, 0.8, 0.8 and 1.0.
 GOALS = Goals(ratio_one=1.5, ratio_many=2.0, absolute_one=0.018, absolute_many=0.194)
 CPU_TARGET = 0.0138
@@ -26,6 +28,16 @@ RSS_TARGET_MB = 121.0
 
 
 async def run(context: Context) -> list[Row]:
+    return await _run(NAME, context, database_url=None)
+
+
+async def run_postgres(context: Context) -> list[Row]:
+    """The same, with the bot's state in PostgreSQL (a database of the benchmark's own)."""
+    async with scratch_database() as dsn:
+        return await _run(NAME_POSTGRES, context, database_url=dsn)
+
+
+async def _run(name: str, context: Context, *, database_url: str | None) -> list[Row]:
     sizes = context.sizes
     async with (
         Floor(context.workdir / "floor.db") as floor,
@@ -34,6 +46,8 @@ async def run(context: Context) -> list[Row]:
         settings = slack_settings(
             world, context.workdir / "real.db", max_concurrent_jobs=max(4, sizes.together)
         )
+        if database_url is not None:
+            settings["database_url"] = database_url
         async with BotProcess(
             settings, role="web", workdir=context.workdir, log=context.log
         ) as bot:
@@ -45,8 +59,8 @@ async def run(context: Context) -> list[Row]:
             measured, cpu = await measure(floor, together, bot.cpu_seconds, context)
             memory = bot.procs.peak()
     return [
-        *floor_rows(NAME, measured, context),
-        *overhead_rows(NAME, measured.slack, measured, goals=GOALS, context=context),
-        cpu_row(NAME, cpu, target=CPU_TARGET, context=context),
-        rss_row(NAME, memory, target_mb=RSS_TARGET_MB, context=context),
+        *floor_rows(name, measured, context),
+        *overhead_rows(name, measured.slack, measured, goals=GOALS, context=context),
+        cpu_row(name, cpu, target=CPU_TARGET, context=context),
+        rss_row(name, memory, target_mb=RSS_TARGET_MB, context=context),
     ]

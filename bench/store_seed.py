@@ -12,6 +12,7 @@ import sqlite3
 from pathlib import Path
 
 from bot.models import Image, ThreadKey, Turn, Usage
+from storage.base import Store
 from storage.sqlite import SqliteStore
 
 TEAM, CHANNEL = "T0001", "C0001"
@@ -63,7 +64,7 @@ OWNER = "bench"
 
 
 async def append_turn(
-    store: SqliteStore,
+    store: Store,
     thread_id: int,
     *,
     parent_id: int | None,

@@ -162,7 +162,32 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def migrate(db: sqlite3.Connection, *, path: Path) -> int:
-    """Bring the database up to SCHEMA_VERSION; returns the number of migrations applied."""
+    """Bring the database up to SCHEMA_VERSION; returns the number of migrations applied.
+
+    Each step reads the version inside its own write transaction: processes starting together
+    on a new file wait for one another, and each applies only what is still missing.
+    """
+    applied = 0
+    while True:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            version = _checked_version(db, path)
+            if version < SCHEMA_VERSION:
+                for statement in MIGRATIONS[version]:
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {int(version) + 1}")
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        if version >= SCHEMA_VERSION:
+            return applied
+        applied += 1
+        logger.info("database %s migrated to schema version %s", path, version + 1)
+
+
+def _checked_version(db: sqlite3.Connection, path: Path) -> int:
     (version,) = db.execute("PRAGMA user_version").fetchall()[0]
     if version > SCHEMA_VERSION:
         raise ConfigError(
@@ -175,21 +200,4 @@ def migrate(db: sqlite3.Connection, *, path: Path) -> int:
             f"The database {path} holds another program's tables, not the bot's. Point "
             "DATABASE_URL at a new file; the bot creates it."
         )
-    for number in range(version + 1, SCHEMA_VERSION + 1):
-        _apply(db, number, MIGRATIONS[number - 1])
-        logger.info("database %s migrated to schema version %s", path, number)
-    return SCHEMA_VERSION - int(version)
-
-
-def _apply(db: sqlite3.Connection, number: int, statements: tuple[str, ...]) -> None:
-    # user_version is part of the transaction: a migration is applied entirely or not at all.
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        for statement in statements:
-            db.execute(statement)
-        db.execute(f"PRAGMA user_version = {int(number)}")
-        db.execute("COMMIT")
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
+    return int(version)

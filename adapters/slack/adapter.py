@@ -60,7 +60,7 @@ class SlackAdapter:
         self._app = bolt_app(
             self._client, settings.slack_signing_secret, socket_mode=self._app_token is not None
         )
-        self._tasks = BackgroundTasks()
+        self._tasks = BackgroundTasks(adopt=engine.adopt)
         self._poster = SlackPoster(self._client)
         self._files = SlackFiles(
             token=token,

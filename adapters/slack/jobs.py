@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -23,8 +23,9 @@ logger = logging.getLogger(__name__)
 class BackgroundTasks:
     """The work started after an ack; stop() waits for all of it."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, adopt: Callable[[asyncio.Task[None]], bool] | None = None) -> None:
         self._tasks: set[asyncio.Task[None]] = set()
+        self._adopt = adopt
         self.closed = False
 
     def spawn(self, work: Coroutine[Any, Any, None], *, name: str) -> bool:
@@ -36,6 +37,9 @@ class BackgroundTasks:
         task = asyncio.create_task(self._guard(work, name), name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        if self._adopt is not None:
+            # Acked already: a shutdown beginning now must still let this work through.
+            self._adopt(task)
         return True
 
     async def idle(self) -> None:

@@ -2,43 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-import unicodedata
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot.engine.access import AccessPolicy
 from bot.engine.admission import JobGate, QueueCallback, UserLimits
 from bot.engine.inflight import InFlight
+from bot.engine.intake import Intake, clean_prompt, visible
 from bot.engine.leases import LEASE_SECONDS, Leases, instance_id
 from bot.engine.places import Places
 from bot.engine.refusals import counting_refusals
 from bot.engine.turns import GONE, INTERRUPTED, Deliver, Job, JobObserver, TurnRunner
 from bot.engine.usage import UsageReport, usage_report
-from bot.errors import BotError, EmptyPrompt, NothingToRefine, TooManyImages
-from bot.images import ImageWorkers, normalise_all
-from bot.models import Image, Reply, Request, Thread, ThreadKey, Turn
-from bot.upstream import Api, GenerationRequest, ImageGenerator, capabilities, check_request
+from bot.errors import BotError, NothingToRefine
+from bot.images import ImageWorkers
+from bot.models import Reply, Request, Thread, ThreadKey, Turn
+from bot.upstream import Api, ImageGenerator
 from storage.base import Store
 
 __all__ = ["Engine", "EngineOptions", "clean_prompt", "visible"]
 
 logger = logging.getLogger(__name__)
-
-
-def clean_prompt(text: str) -> str:
-    """The prompt as it is sent: no control characters, no unpaired surrogates, trimmed."""
-    # Terminal escapes and NULs mean nothing to the model; a lone surrogate (from a broken
-    # client or argv) cannot even be encoded as UTF-8 for the request.
-    text = text.encode("utf-8", "replace").decode("utf-8")
-    kept = (c for c in text if c in "\n\t" or unicodedata.category(c) not in ("Cc", "Cs"))
-    return "".join(kept).strip()
-
-
-def visible(text: str) -> bool:
-    """True when the text has a character a person can see (not only spaces or controls)."""
-    return any(unicodedata.category(char)[0] not in "CZ" for char in text)
 
 
 @dataclass(frozen=True)
@@ -77,6 +65,14 @@ class Engine:
         self._user_limits = user_limits
         self._observer = observer
         self._places = Places(store)
+        self._intake = Intake(
+            store=store,
+            places=self._places,
+            access=self._access,
+            api=self._options.api,
+            default_model=self._options.model,
+            images=images,
+        )
         self._leases = Leases(
             store, owner=self._options.instance, lease=self._options.lease_seconds
         )
@@ -165,9 +161,9 @@ class Engine:
         self, request: Request, on_queued: QueueCallback | None, deliver: Deliver | None
     ) -> Reply:
         self._inflight.enter()
-        self._admissible(request)
+        self._intake.admissible(request)
         model = request.model or self._options.model
-        images = await self._prepare(request, model=model)
+        images = await self._intake.prepare(request, model=model)
         thread = await self._store.get_thread(request.key)
         if thread is None:
             thread = await self._store.create_thread(request.key)
@@ -188,13 +184,13 @@ class Engine:
         self, request: Request, on_queued: QueueCallback | None, deliver: Deliver | None
     ) -> Reply:
         self._inflight.enter()
-        self._admissible(request)
+        self._intake.admissible(request)
         thread = await self._store.get_thread(request.key)
         parent = await self._places.parent(request, thread)
         if parent is None:
             return await self._imagine(request, on_queued, deliver)
         model = request.model or parent.model
-        images = await self._prepare(request, model=model)
+        images = await self._intake.prepare(request, model=model)
         job = Job(
             thread_id=parent.thread_id,
             key=request.key,
@@ -222,7 +218,8 @@ class Engine:
         with counting_refusals(self._observer):
             self._inflight.enter()
             again = await self._places.again(turn_id)
-            self._admissible(Request(key=again.key, user=user, text=again.turn.prompt, roles=roles))
+            asked = Request(key=again.key, user=user, text=again.turn.prompt, roles=roles)
+            self._intake.admissible(asked)
             job = Job(
                 thread_id=again.turn.thread_id,
                 key=again.key,
@@ -246,28 +243,10 @@ class Engine:
         """
         with counting_refusals(self._observer):
             self._inflight.check()
-            self._admissible(request)
-            await self._check_images(request, refine=refine, attachments=attachments)
+            self._intake.admissible(request)
+            await self._intake.check_images(request, refine=refine, attachments=attachments)
             self._gate.check_room()
             await self._user_limits.check(platform=request.key.platform, user=request.user)
-
-    async def _check_images(
-        self, request: Request, *, refine: bool, attachments: int | None
-    ) -> None:
-        """The model and its options; the attachments, plus the current image on a refinement."""
-        model = request.model or self._options.model
-        given = len(request.attachments) if attachments is None else attachments
-        with_current = False
-        if refine:
-            thread = await self._store.get_thread(request.key)
-            parent = await self._places.parent(request, thread)
-            if parent is not None:
-                model, with_current = request.model or parent.model, True
-        ask = GenerationRequest(model=model, contents=(), ratio=request.ratio)
-        caps = check_request(ask, api=self._options.api)
-        total = given + (1 if with_current else 0)
-        if total > caps.max_images:
-            raise TooManyImages(limit=caps.max_images, given=total, with_current=with_current)
 
     async def turn_at(self, turn_id: int, *, platform: str, message_id: str) -> Turn:
         """The turn, if it belongs to the conversation of the message it was clicked on."""
@@ -275,10 +254,15 @@ class Engine:
 
     # -- shutdown ---------------------------------------------------------------------
 
+    def adopt(self, task: asyncio.Task[Any]) -> bool:
+        """Count a task as a job already: an adapter's work for an event it acknowledged,
+        which a shutdown then lets in and waits for; False once shutting down."""
+        return self._inflight.adopt(task)
+
     def stop_accepting(self) -> None:
-        """Refuse new jobs with ShuttingDown; the ones already accepted carry on."""
+        """Refuse new jobs with ShuttingDown; the ones already accepted (or adopted) carry on,
+        through the queue as well: the gate stays open to them."""
         self._inflight.close()
-        self._gate.close()
 
     async def drain(self, *, grace: float) -> int:
         """Stop accepting, let accepted jobs end within grace seconds, cancel the rest (failed)."""
@@ -328,16 +312,3 @@ class Engine:
             if claims:
                 await self._leases.release(platform=platform, event_ids=claims)
             raise
-
-    def _admissible(self, request: Request) -> None:
-        self._access.check(request)
-        if not visible(request.text):
-            raise EmptyPrompt()
-
-    async def _prepare(self, request: Request, *, model: str) -> tuple[Image, ...]:
-        caps = capabilities(model)
-        if len(request.attachments) > caps.max_images:
-            raise TooManyImages(limit=caps.max_images, given=len(request.attachments))
-        return await normalise_all(
-            request.attachments, accepted=caps.mime_types, workers=self._images
-        )

@@ -21,9 +21,18 @@ class InFlight:
         self._closed = False
 
     def check(self) -> None:
-        """Raise ShuttingDown once closed."""
-        if self._closed:
+        """Raise ShuttingDown once closed, unless the current task was adopted before."""
+        if self._closed and asyncio.current_task() not in self._tasks:
             raise ShuttingDown()
+
+    def adopt(self, task: asyncio.Task[Any]) -> bool:
+        """Count a task as a job from now on: work a platform was told is taken (an acked
+        event) is let in after close and waited for by drain. False once closed."""
+        if self._closed:
+            return False
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
 
     def enter(self) -> None:
         """Register the current task for a new job, or raise ShuttingDown once closed."""

@@ -1,9 +1,9 @@
 """A process pool shared by every job: Pillow's heavy work away from the event loop's GIL.
 
 Threads were not enough: twenty photos decoded at once in threads keep the GIL so busy that
-the event loop waits hundreds of milliseconds for it. Worker processes have GILs of their own,
-one core is left to the loop, and a FIFO queue across all jobs keeps no more than one photo
-per worker in flight, so a burst waits its turn instead of crowding the loop out.
+the event loop waits up to a quarter of a second for it. Worker processes have GILs of their
+own, one core is left to the loop, and a FIFO queue across all jobs keeps no more than one
+photo per worker in flight, so a burst waits its turn instead of crowding the loop out.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from typing import Any, cast
 import pytest
 
 from bot.engine import INTERRUPTED, Engine, EngineOptions
-from bot.errors import EmptyPrompt
+from bot.errors import EmptyPrompt, ShuttingDown
 from bot.models import TurnStatus
 from storage.base import Store
 from storage.memory import MemoryStore
@@ -178,3 +178,22 @@ async def test_an_owner_whose_lease_ran_out_still_delivers_once_and_says_so(
         assert await survivor.recover(platforms=PLATFORMS) == []
     assert delivered == [reply.turn.id] and reply.turn.status is TurnStatus.DONE
     assert "lease ran out" in caplog.text
+
+
+async def test_work_adopted_before_a_shutdown_is_let_in_and_other_work_is_not() -> None:
+    async with fast_engine() as (engine, _, generator):
+        started = asyncio.Event()
+
+        async def acked_event() -> TurnStatus:
+            await started.wait()
+            return (await engine.imagine(request("t1", "acked before the stop"))).turn.status
+
+        adopted = asyncio.create_task(acked_event())
+        assert engine.adopt(adopted) is True
+        engine.stop_accepting()
+        started.set()
+        with pytest.raises(ShuttingDown):
+            await engine.imagine(request("t2", "after the stop"))
+        assert await adopted is TurnStatus.DONE
+        assert engine.adopt(asyncio.create_task(asyncio.sleep(0))) is False
+    assert len(generator.calls) == 1

@@ -346,3 +346,17 @@ async def test_a_turn_takes_well_under_two_kilobytes_besides_its_images(
         image_bytes = db.execute("SELECT sum(size) FROM images").fetchone()[0]
     per_turn = ((pages - free) * page_size - image_bytes) / turns
     assert per_turn < 1536, per_turn
+
+
+async def test_stores_opening_a_new_file_at_once_migrate_it_once(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    stores = [SqliteStore(path) for _ in range(4)]
+    await asyncio.gather(*(store.open() for store in stores))
+    try:
+        thread = await stores[0].create_thread(key("t1"))
+        assert await stores[3].get_thread(key("t1")) == thread
+    finally:
+        for store in stores:
+            await store.close()
+    with side_connection(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == sqlite_schema.SCHEMA_VERSION
