@@ -65,7 +65,7 @@ def child_env(settings: dict[str, Setting]) -> dict[str, str]:
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", "/tmp"),
         "LANG": "C.UTF-8",
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": os.environ.get("BENCH_BOT_ROOT") or str(ROOT),  # another tree: A/B runs
         "HOST": "127.0.0.1",
         "PORT": "0",
         "LOG_LEVEL": "INFO",

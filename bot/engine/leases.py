@@ -62,6 +62,7 @@ class Leases:
         self.lease = lease
         self._holders = 0
         self._keeper: asyncio.Task[None] | None = None
+        self._recorded: set[tuple[str, str]] = set()  # settled with a turn already
 
     @contextlib.asynccontextmanager
     async def holding(self) -> AsyncIterator[None]:
@@ -127,17 +128,24 @@ class Leases:
                 raise
             await self._settle(platform, taken)
 
+    def recorded(self, *, platform: str, event_ids: Sequence[str]) -> None:
+        """These claims were settled with their turn: the end of answering need not again."""
+        self._recorded.update((platform, event_id) for event_id in event_ids)
+
     async def release(self, *, platform: str, event_ids: Sequence[str]) -> None:
         """Let the next delivery of these events be answered (they could not be recorded)."""
         await self._let_go(platform, list(event_ids))
 
     async def _settle(self, platform: str, event_ids: list[str]) -> None:
-        if event_ids:
+        unsettled = [e for e in event_ids if (platform, e) not in self._recorded]
+        self._recorded.difference_update((platform, e) for e in event_ids)
+        if unsettled:
             await self._store.settle_claims(
-                platform=platform, event_ids=event_ids, owner=self.owner
+                platform=platform, event_ids=unsettled, owner=self.owner
             )
 
     async def _let_go(self, platform: str, event_ids: list[str]) -> None:
+        self._recorded.difference_update((platform, e) for e in event_ids)
         if not event_ids:
             return
         try:

@@ -197,6 +197,8 @@ class TurnRunner:
             lease=self._leases.lease,
             claims=job.claims,
         )
+        if job.claims:
+            self._leases.recorded(platform=job.key.platform, event_ids=job.claims)
         try:
             generation = await self._generate(upstream, on_queued)
         except BotError as exc:

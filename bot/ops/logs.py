@@ -133,6 +133,10 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+QUIET_LIBRARIES = ("httpx", "httpcore")
+"""Loggers held at WARNING unless LOG_LEVEL is DEBUG."""
+
+
 def configure_logging(
     settings: Settings,
     *,
@@ -155,5 +159,10 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(settings.log_level if level is None else level)
+    # httpx logs every request at INFO: per job, lines (and CPU) that the job's own line
+    # already covers. Their warnings and errors still show; DEBUG turns them all back on.
+    chatty = logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(chatty)
     logging.captureWarnings(True)
     return handler

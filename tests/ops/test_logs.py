@@ -68,7 +68,7 @@ def test_secrets_in_messages_and_arguments_are_redacted_for_every_logger() -> No
     logging.getLogger("slack_bolt.App").error(
         "headers %r", {"Authorization": f"Bearer {SLACK_BOT}"}
     )
-    logging.getLogger("httpx").info("app %s secret %s", SLACK_APP, SIGNING)
+    logging.getLogger("httpx").warning("app %s secret %s", SLACK_APP, SIGNING)
     logging.getLogger("aiohttp.client").info("url %s", "https://x.test/?t=" + quote(DISCORD, ""))
     output = stream.getvalue()
     _assert_clean(output)
@@ -226,3 +226,13 @@ def test_the_database_password_is_redacted_too() -> None:
     output = stream.getvalue()
     assert password not in output and quote(password, safe="") not in output
     assert "db.internal" in output
+
+
+def test_per_request_lines_of_the_http_library_are_left_out_unless_debugging() -> None:
+    stream = _configure(log_level="INFO")
+    logging.getLogger("httpx").info('HTTP Request: POST http://127.0.0.1 "HTTP/1.1 200 OK"')
+    logging.getLogger("httpx").warning("a warning still shows")
+    assert "HTTP Request" not in stream.getvalue() and "still shows" in stream.getvalue()
+    debugging = _configure(log_level="DEBUG")
+    logging.getLogger("httpx").info("HTTP Request: shown when debugging")
+    assert "shown when debugging" in debugging.getvalue()
