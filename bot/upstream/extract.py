@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -10,9 +9,11 @@ from typing import Any
 
 from bot.errors import NoImage, OutputBlocked, PromptBlocked, TextOnly, UnreadableResponse
 from bot.models import Image, Usage
+from bot.upstream.codec import dumps, loads
 from bot.upstream.parts import reference_part
-from bot.upstream.payloads import decode_image, dumps, parse_data_url
+from bot.upstream.payloads import decode_image, parse_data_url
 from bot.upstream.port import Generation
+from bot.upstream.retry import error_status
 
 OUTPUT_BLOCKED = frozenset(
     {"IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT", "PROHIBITED_CONTENT", "SAFETY"}
@@ -57,9 +58,28 @@ def parse_json(body: bytes) -> Any:
     if stripped.startswith(b"<"):
         raise UnreadableResponse("The image service sent a web page instead of an answer.")
     try:
-        return json.loads(body)
+        return loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise UnreadableResponse("The image service sent an answer that is not JSON.") from exc
+
+
+def digest(content: bytes) -> Generation | Answer | tuple[int, Any]:
+    """All the work on a 200 body in one step (one thread hop, when it is large).
+
+    The Generation it amounts to; or (status, payload) of an error it embeds; or, when its
+    images are behind URLs, the Answer that names them (see conclude_fetched).
+    """
+    payload = parse_json(content)
+    embedded = error_status(payload)
+    if embedded is not None:
+        return embedded, payload
+    answer = read_answer(payload)
+    return answer if answer.image_urls else conclude(answer)
+
+
+def conclude_fetched(answer: Answer, fetched: tuple[Image, ...]) -> Generation:
+    """What an answer amounts to with the images that were behind its URLs."""
+    return conclude(answer.with_fetched(fetched))
 
 
 def read_answer(payload: Any) -> Answer:

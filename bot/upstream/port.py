@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from bot.errors import TooManyImages, UnknownModel, UnsupportedOption
 from bot.models import Image, Usage
@@ -108,13 +108,54 @@ def capabilities(model: str) -> ModelCapabilities:
     )
 
 
-@dataclass(frozen=True)
-class Part:
-    """One part of a message: text, an image, or a model part replayed verbatim (raw JSON)."""
+class Replayed(Protocol):
+    """A stored model part to replay, written out (its image as base64) only when it is sent.
 
-    text: str | None = None
-    image: Image | None = None
-    raw_json: str | None = field(default=None, repr=False)
+    That happens in the worker thread that encodes a large request, never on the event loop
+    while the request is built (bot.upstream.parts.restore_parts makes these).
+    """
+
+    @property
+    def size(self) -> int:
+        """About how many bytes the part adds to a request body."""
+        ...
+
+    @property
+    def json(self) -> str:
+        """The part's JSON as it is sent, image data included (written on first use)."""
+        ...
+
+    def value(self) -> Any:
+        """The part as sent, for the body encoder: its image data as a codec.Verbatim."""
+        ...
+
+
+@dataclass(frozen=True, init=False)
+class Part:
+    """One part of a message: text, an image, or a model part replayed verbatim (raw JSON).
+
+    A replayed part's raw JSON is a string, or a Replayed that writes it when first read.
+    """
+
+    text: str | None
+    image: Image | None
+    raw: str | Replayed | None = field(repr=False)
+
+    def __init__(
+        self,
+        text: str | None = None,
+        image: Image | None = None,
+        raw_json: str | Replayed | None = None,
+    ) -> None:
+        object.__setattr__(self, "text", text)
+        object.__setattr__(self, "image", image)
+        object.__setattr__(self, "raw", raw_json)
+
+    @property
+    def raw_json(self) -> str | None:
+        """The replayed part's JSON, written now if it was deferred."""
+        raw = self.raw
+        return raw if raw is None or isinstance(raw, str) else raw.json
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,15 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import threading
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from PIL import Image as PILImage
 
+import bot.upstream.codec
+import bot.upstream.parts
 from bot.models import Attachment, TurnStatus
 from tests.fakes.gptproto import FakeGptProto, Outcome, image_serial
 from tests.support.engine import engine_on, request
@@ -111,3 +115,24 @@ async def test_gemini_3_replays_the_model_answer_with_its_signature(
     replayed = [part for part in refinement[1]["parts"] if "thoughtSignature" in part]
     assert replayed and all(part["thoughtSignature"] in fake.signatures for part in replayed)
     assert first.images[0].data in fake.generations[1].input_images()
+
+
+async def test_a_gemini_3_refinement_writes_the_large_current_image_off_the_loop(
+    fake: FakeGptProto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[threading.Thread] = []
+    real = bot.upstream.codec.encode_base64
+
+    def recording(data: bytes) -> object:
+        threads.append(threading.current_thread())
+        return real(data)
+
+    monkeypatch.setattr(bot.upstream.parts, "encode_base64", recording)
+    fake.image_padding = 1_000_000
+    async with engine_on(fake, tmp_path) as (engine, _):
+        model = "gemini-3-pro-image-preview"
+        first = await engine.imagine(replace(request("t1", "a robot"), model=model))
+        await engine.refine(request("t1", "paint it gold"))
+    assert len(first.images[0].data) > 1_000_000
+    assert fake.generations[1].input_images()[-1] == first.images[0].data
+    assert threads and threading.main_thread() not in threads

@@ -16,6 +16,7 @@ import bot.upstream.extract
 import bot.upstream.gptproto
 from bot.errors import ConfigError
 from bot.upstream import Content, GenerationRequest, GptProtoClient, Part
+from bot.upstream.gptproto import LARGE_BODY
 from bot.upstream.pools import Wire
 from tests.fakes.gptproto import FakeGptProto
 
@@ -134,21 +135,31 @@ def decoding_threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         threads.append(threading.current_thread().name)
         return real_read_answer(payload)
 
-    monkeypatch.setattr(bot.upstream.gptproto, "read_answer", recording_read_answer)
+    monkeypatch.setattr(bot.upstream.extract, "read_answer", recording_read_answer)
     return threads
 
 
-async def test_large_answers_are_decoded_off_the_event_loop(
-    decoding_threads: list[str], wire: Wire
+@pytest.mark.parametrize("padding", [LARGE_BODY, 1_500_000])
+async def test_large_answers_are_decoded_off_the_event_loop_in_one_hop(
+    decoding_threads: list[str], wire: Wire, monkeypatch: pytest.MonkeyPatch, padding: int
 ) -> None:
-    async with FakeGptProto(image_padding=1_500_000) as fake:
+    offloaded: list[tuple[str, bool]] = []
+    real_offload = bot.upstream.gptproto._offload
+
+    async def recording_offload(large: bool, function: Any, *args: Any) -> Any:
+        offloaded.append((function.__name__, large))
+        return await real_offload(large, function, *args)
+
+    monkeypatch.setattr(bot.upstream.gptproto, "_offload", recording_offload)
+    async with FakeGptProto(image_padding=padding) as fake:
         client = GptProtoClient(base_url=fake.url, api_key=KEY, transport=wire)
         generation = await client.generate(ask())
         await client.aclose()
 
         assert generation.images[0].data == fake.produced[0]
-    assert len(generation.images[0].data) > 1_500_000
+    assert len(generation.images[0].data) > padding
     assert decoding_threads and threading.main_thread().name not in decoding_threads
+    assert offloaded == [("encode_request", False), ("digest", True)]
 
 
 async def test_small_answers_stay_on_the_loop(

@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 
 from bot.errors import UnreadableResponse
-from bot.upstream.payloads import decode_base64, decode_image, dumps, parse_data_url, sniff_image
+from bot.upstream.codec import Verbatim, decode_base64, dumps, encode_json
+from bot.upstream.extract import parse_json
+from bot.upstream.payloads import decode_image, parse_data_url, sniff_image
 from tests.fakes.gptproto_images import make_image
 
 BIG = base64.b64encode(os.urandom(1_200_000)).decode("ascii")
@@ -34,6 +36,64 @@ def test_dumps_writes_exactly_what_json_dumps_writes(value: Any) -> None:
     expected = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
     assert dumps(value) == expected
+
+
+def test_dumps_keeps_a_lone_surrogate_as_json_dumps_does() -> None:
+    value = [{"text": "\ud800"}, {"inlineData": {"data": BIG}}]
+
+    assert dumps(value) == json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+@pytest.mark.parametrize("value", TRICKY, ids=range(len(TRICKY)))
+def test_encode_json_writes_exactly_what_json_dumps_writes(value: Any) -> None:
+    expected = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+    assert encode_json(value) == expected
+
+
+@pytest.mark.parametrize("marker", ["", "\x00spliced\x00"])
+def test_verbatim_text_is_written_as_its_json_string(marker: str) -> None:
+    data = BIG.encode("ascii")
+    value = [{"text": marker}, {"inlineData": {"data": Verbatim(data[:9], data[9:])}}, "é"]
+
+    written = encode_json(value)
+
+    assert written == json.dumps(
+        [{"text": marker}, {"inlineData": {"data": BIG}}, "é"],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    ).encode("utf-8")
+
+
+def test_encode_json_still_refuses_what_json_cannot_write() -> None:
+    with pytest.raises(TypeError):
+        encode_json({"when": object()})
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"a": [1, 2.5, -0.0, 1e400, 123456789012345678901234567890, null, true]}',
+        b'{"a": 1, "a": 2, "b": "\\u00e9 \\/ \\" \\\\"}',
+        b'\xef\xbb\xbf{"bom": 1}',
+        '{"utf": "sixteen"}'.encode("utf-16"),
+        b'{"lone": "\\ud800"}',
+        b"[" * 300 + b"]" * 300,
+    ],
+    ids=["numbers", "duplicates-and-escapes", "bom", "utf-16", "lone-surrogate", "deep"],
+)
+def test_parse_json_reads_what_json_reads_as_json_reads_it(body: bytes) -> None:
+    assert repr(parse_json(body)) == repr(json.loads(body))
+
+
+@pytest.mark.parametrize(
+    "body", [b'{"a": 1,}', b"{'a': 1}", b'{"a": "\x01"}', b'{"a": 1} x', b'"\xff"', b"NaN x"]
+)
+def test_parse_json_refuses_what_json_refuses(body: bytes) -> None:
+    with pytest.raises(UnreadableResponse) as caught:
+        parse_json(body)
+
+    assert caught.value.user_message == "The image service sent an answer that is not JSON."
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 196_607, 196_608, 196_609, 1_500_001])
