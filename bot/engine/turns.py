@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -105,18 +106,23 @@ class TurnRunner:
         self._lock_users: dict[int, int] = {}
 
     @asynccontextmanager
-    async def _thread_lock(self, thread_id: int) -> AsyncIterator[None]:
-        """One turn at a time per thread, in this process (in order of arrival) and among all
-        that share the store; the local lock is dropped when nobody holds or waits."""
+    async def _thread_lock(self, thread_id: int, *, shared: bool) -> AsyncIterator[None]:
+        """One turn at a time per thread, in this process (in order of arrival) and, when
+        shared, among all that share the store; the local lock is dropped when unused."""
         lock = self._locks.setdefault(thread_id, asyncio.Lock())
         self._lock_users[thread_id] = self._lock_users.get(thread_id, 0) + 1
         try:
-            async with lock, self._leases.exclusive(f"thread:{thread_id}"):
+            async with lock, self._across_processes(thread_id, shared=shared):
                 yield
         finally:
             self._lock_users[thread_id] -= 1
             if not self._lock_users[thread_id]:
                 del self._lock_users[thread_id], self._locks[thread_id]
+
+    def _across_processes(
+        self, thread_id: int, *, shared: bool
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        return self._leases.exclusive(f"thread:{thread_id}") if shared else contextlib.nullcontext()
 
     async def run(
         self, job: Job, on_queued: QueueCallback | None, deliver: Deliver | None = None
@@ -131,7 +137,10 @@ class TurnRunner:
         outcome = "error"
         usage = Usage()
         try:
-            async with self._leases.holding(), self._thread_lock(job.thread_id):
+            # A first turn continues nothing: it needs no other process to wait for, and its
+            # thread is nearly always one this very request created.
+            shared = job.parent is not None
+            async with self._leases.holding(), self._thread_lock(job.thread_id, shared=shared):
                 job = await self._current(job)
                 reply = await self._run(job, on_queued, head=deliver is None)
                 if deliver is not None:
