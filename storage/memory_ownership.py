@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from bot.errors import AlreadyHandled
 from bot.models import ThreadKey, Turn, TurnStatus
 from storage import memory_tables
 from storage.memory_tables import EventRow, Tables
+from storage.times import lease_end
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def start_turn(
         if row is not None and (row.settled or held):
             raise AlreadyHandled()
     started = memory_tables.start_turn(
-        tables, thread_id, owner=owner, lease_until=now + timedelta(seconds=lease), now=now,
+        tables, thread_id, owner=owner, lease_until=lease_end(now, lease), now=now,
         **turn,
     )  # fmt: skip
     for event_id in claims:
@@ -75,7 +76,7 @@ def fail_expired(
 
 
 def renew(tables: Tables, *, owner: str, lease: float, now: datetime) -> int:
-    until = now + timedelta(seconds=lease)
+    until = lease_end(now, lease)
     held = 0
     for turn in tables.turns.values():
         if turn.owner == owner and turn.turn.status is TurnStatus.PENDING:
@@ -93,7 +94,7 @@ def acquire_lease(tables: Tables, name: str, *, owner: str, lease: float, now: d
     held = tables.leases.get(name)
     if held is not None and held[0] != owner and held[1] >= now:
         return False
-    tables.leases[name] = (owner, now + timedelta(seconds=lease))
+    tables.leases[name] = (owner, lease_end(now, lease))
     return True
 
 
@@ -109,7 +110,7 @@ def claim_event(
     row = tables.events.get((platform, event_id))
     if row is not None and (row.settled or _live(row.lease_until, now)):
         return False
-    until = now + timedelta(seconds=lease)
+    until = lease_end(now, lease)
     tables.events[platform, event_id] = EventRow(now, owner, until, settled=False)
     return True
 

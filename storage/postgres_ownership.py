@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from bot.errors import AlreadyHandled
@@ -18,12 +18,9 @@ from storage import postgres_queries as queries
 from storage import postgres_turns as turn_writes
 from storage.postgres_queries import Db
 from storage.postgres_rows import row_count
+from storage.times import lease_end
 
 logger = logging.getLogger(__name__)
-
-
-def until(now: datetime, lease: float) -> datetime:
-    return now + timedelta(seconds=lease)
 
 
 async def start_turn(
@@ -40,7 +37,7 @@ async def start_turn(
 ) -> Turn:
     """A pending turn held by owner, and the claims it answers settled, in one transaction."""
     started, platform = await turn_writes.insert_turn(
-        db, thread_id, owner=owner, lease_until=until(now, lease), now=now, **turn
+        db, thread_id, owner=owner, lease_until=lease_end(now, lease), now=now, **turn
     )
     # Claims before images: a refused turn is rolled back before megabytes are sent.
     if claims:
@@ -99,7 +96,7 @@ async def fail_expired(
 
 
 async def renew(db: Db, *, owner: str, lease: float, now: datetime) -> int:
-    end = until(now, lease)
+    end = lease_end(now, lease)
     statements = (
         "UPDATE turns SET lease_until = $1 WHERE status = 'pending' AND owner = $2",
         "UPDATE events SET lease_until = $1 WHERE NOT settled AND owner = $2",
@@ -114,7 +111,7 @@ async def acquire_lease(db: Db, name: str, *, owner: str, lease: float, now: dat
         " ON CONFLICT (name) DO UPDATE SET owner = excluded.owner,"
         " lease_until = excluded.lease_until"
         " WHERE l.owner = excluded.owner OR l.lease_until < $4 RETURNING name",
-        name, owner, until(now, lease), now,
+        name, owner, lease_end(now, lease), now,
     )  # fmt: skip
     return taken is not None
 
@@ -135,7 +132,7 @@ async def claim_event(
         " claimed_at = excluded.claimed_at"
         " WHERE NOT e.settled AND (e.lease_until IS NULL OR e.lease_until < $3)"
         " RETURNING event_id",
-        platform, event_id, now, owner, until(now, lease),
+        platform, event_id, now, owner, lease_end(now, lease),
     )  # fmt: skip
     return taken is not None
 

@@ -9,9 +9,9 @@ from typing import TypeAlias
 import asyncpg
 
 from bot.models import Image, Thread, ThreadKey, Turn
+from storage.hashes import hash_bytes
 from storage.postgres_rows import (
     TURN_SELECT,
-    hash_bytes,
     key_from_record,
     row_count,
     thread_from_record,

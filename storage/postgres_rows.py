@@ -31,15 +31,6 @@ def images_of(role: str) -> str:
 TURN_SELECT = f"SELECT {TURN_COLUMNS}, {images_of(INPUT)}, {images_of(OUTPUT)}"
 
 
-def hash_bytes(sha256_hex: str) -> bytes | None:
-    """A hex digest as the 32 bytes the tables store; None for anything that is not one."""
-    try:
-        raw = bytes.fromhex(sha256_hex)
-    except ValueError:
-        return None
-    return raw if len(raw) == 32 else None
-
-
 def turn_from_record(row: Record) -> Turn:
     return Turn(
         id=row["id"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from bot.errors import AlreadyHandled
@@ -13,13 +13,14 @@ from bot.models import ThreadKey, Turn
 from storage import sqlite_queries as queries
 from storage.sqlite_queries import chunks, first_keys, turns_where
 from storage.sqlite_rows import placeholders, to_micros
+from storage.times import lease_end
 
 logger = logging.getLogger(__name__)
 
 
 def until(now: datetime, lease: float) -> int:
     """The end of a lease of `lease` seconds from now, as stored."""
-    return to_micros(now + timedelta(seconds=lease))
+    return to_micros(lease_end(now, lease))
 
 
 def start_turn(

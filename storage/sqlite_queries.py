@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.models import Image, Thread, ThreadKey, Turn, TurnStatus, Usage
+from storage.hashes import hash_bytes
 from storage.sqlite_rows import (
     INPUT,
     OUTPUT,
@@ -15,7 +16,6 @@ from storage.sqlite_rows import (
     TURN_ORDER,
     TURN_SELECT,
     Row,
-    hash_bytes,
     placeholders,
     thread_from_row,
     to_micros,

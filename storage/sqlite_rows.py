@@ -37,15 +37,6 @@ def from_micros(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
 
 
-def hash_bytes(sha256_hex: str) -> bytes | None:
-    """A hex digest as the 32 bytes the tables store; None for anything that is not one."""
-    try:
-        raw = bytes.fromhex(sha256_hex)
-    except ValueError:
-        return None
-    return raw if len(raw) == 32 else None
-
-
 def turns_from_rows(rows: Iterable[Row]) -> list[Turn]:
     """Turns from TURN_SELECT rows (one row per image, grouped by turn, order kept)."""
     columns: dict[int, Row] = {}

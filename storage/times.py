@@ -19,6 +19,11 @@ def as_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
+def lease_end(now: datetime, lease: float) -> datetime:
+    """When a lease of `lease` seconds taken now runs out."""
+    return now + timedelta(seconds=lease)
+
+
 def utc_day(moment: datetime) -> str:
     """The UTC calendar day of a moment, as the usage ledger keys it."""
     return as_utc(moment).date().isoformat()
