@@ -44,10 +44,6 @@ def _flag(value: int | None) -> Any:
     return None if value is None else bool(value)
 
 
-def _plain(row: Sequence[Any]) -> tuple[Any, ...]:
-    return tuple(row)
-
-
 def _with(**columns: Callable[[Any], Any]) -> Callable[[Sequence[str]], Convert]:
     """A converter for the named columns; the others are copied as they are."""
 
@@ -74,7 +70,7 @@ _TABLES: tuple[tuple[str, tuple[str, ...], str, Callable[[Sequence[str]], Conver
     ("images", ("sha256", "mime_type", "size", "data"), "rowid", _with(sha256=_blob, data=_blob)),
     ("turn_images", ("turn_id", "role", "position", "sha256"), "turn_id, role, position",
      _with(sha256=_blob)),
-    ("messages", ("platform", "message_id", "turn_id"), "turn_id", lambda _: _plain),
+    ("messages", ("platform", "message_id", "turn_id"), "turn_id", _with()),
     ("events", ("platform", "event_id", "claimed_at", "owner", "lease_until", "settled"),
      "claimed_at", _with(claimed_at=_time, lease_until=_time, settled=_flag)),
     ("usage_ledger", ("platform", "user_id", "day", "workspace", "model", "jobs", "images",
@@ -84,11 +80,15 @@ _TABLES: tuple[tuple[str, tuple[str, ...], str, Callable[[Sequence[str]], Conver
 _IDENTITIES = (("threads", "id"), ("turns", "id"))
 
 
-def _batches(path: Path, table: str, columns: Sequence[str], order: str) -> Iterator[list[Any]]:
+def _read_only(path: Path, *, check_same_thread: bool = True) -> sqlite3.Connection:
     uri = f"{path.resolve().as_uri()}?mode=ro"
+    return sqlite3.connect(uri, uri=True, check_same_thread=check_same_thread)
+
+
+def _batches(path: Path, table: str, columns: Sequence[str], order: str) -> Iterator[list[Any]]:
     # Each batch is read from whichever worker thread asyncio.to_thread hands it; the reads
     # never overlap, so one connection may move between threads.
-    with closing(sqlite3.connect(uri, uri=True, check_same_thread=False)) as db:
+    with closing(_read_only(path, check_same_thread=False)) as db:
         cursor = db.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY {order}")
         while rows := cursor.fetchmany(BATCH):
             yield rows
@@ -155,7 +155,6 @@ async def _copy_all(connection: asyncpg.Connection, source: Path) -> dict[str, i
 
 
 def _heads(source: Path) -> list[tuple[int, int]]:
-    uri = f"{source.resolve().as_uri()}?mode=ro"
-    with closing(sqlite3.connect(uri, uri=True)) as db:
+    with closing(_read_only(source)) as db:
         rows = db.execute("SELECT id, head_id FROM threads WHERE head_id IS NOT NULL")
         return [(int(thread), int(head)) for thread, head in rows]

@@ -57,7 +57,6 @@ class Engine:
         images: ImageWorkers | None = None,
     ) -> None:
         self._store = store
-        self._images = images  # None: images are converted in threads
         self._gate = gate
         self._access = access or AccessPolicy()
         self._options = options or EngineOptions()
@@ -97,10 +96,6 @@ class Engine:
         return self._gate
 
     @property
-    def instance(self) -> str:
-        return self._options.instance
-
-    @property
     def lease_seconds(self) -> float:
         return self._options.lease_seconds
 
@@ -120,13 +115,11 @@ class Engine:
 
     async def hold_lease(self, name: str) -> bool:
         """Take or keep a named lease for a lease period; False: another process holds it."""
-        return await self._store.acquire_lease(
-            name, owner=self._options.instance, lease=self._options.lease_seconds
-        )
+        return await self._leases.hold(name)
 
     async def release_lease(self, name: str) -> None:
         """Give up a named lease this process holds, so another may take it at once."""
-        await self._store.release_lease(name, owner=self._options.instance)
+        await self._leases.let_go(name)
 
     # -- the operations ------------------------------------------------------------
 

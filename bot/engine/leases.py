@@ -88,17 +88,25 @@ class Leases:
                 # the work to another process.
                 logger.warning("could not renew the leases of %s", self.owner, exc_info=True)
 
+    async def hold(self, name: str) -> bool:
+        """Take or keep the named lease for a lease period; False: another process holds it."""
+        return await self._store.acquire_lease(name, owner=self.owner, lease=self.lease)
+
+    async def let_go(self, name: str) -> None:
+        """Give up the named lease, if this process holds it."""
+        await self._store.release_lease(name, owner=self.owner)
+
     @contextlib.asynccontextmanager
     async def exclusive(self, name: str) -> AsyncIterator[None]:
         """Hold the named lease for the block, waiting while another process holds it."""
         wait = WAIT_FIRST
-        while not await self._store.acquire_lease(name, owner=self.owner, lease=self.lease):
+        while not await self.hold(name):
             await asyncio.sleep(wait)
             wait = min(WAIT_MOST, wait * 2)
         try:
             yield
         finally:
-            await asyncio.shield(self._store.release_lease(name, owner=self.owner))
+            await asyncio.shield(self.let_go(name))
 
     @contextlib.asynccontextmanager
     async def answering(self, *, platform: str, event_ids: Sequence[str]) -> AsyncIterator[bool]:
