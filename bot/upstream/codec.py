@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import binascii
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -131,10 +132,11 @@ def decode_base64(text: Any) -> bytes:
 
 def _fast(text: str) -> bytes | None:
     """The bytes of text if the fast reader takes it, else None for binascii to decide."""
-    if _FAST_BASE64 is None or len(text) % 4:
+    reader = _fast_base64()
+    if reader is None or len(text) % 4:
         return None
     try:
-        return _FAST_BASE64(text)
+        return reader(text)
     except ValidationError:
         return None
 
@@ -162,6 +164,7 @@ def _decode_in_steps(text: str) -> bytes:
     return b"".join(pieces)
 
 
+@functools.cache
 def _fast_base64() -> Callable[[str], bytes] | None:
     """pydantic-core's base64 reader (pydantic's engine), if it reads as _decode relies on.
 
@@ -169,6 +172,7 @@ def _fast_base64() -> Callable[[str], bytes] | None:
     refuses too (whitespace included), except missing padding, kept out by the length check;
     some of what decode_base64 accepts (line breaks, mixed alphabets, stray low bits) it
     refuses, and then binascii decides. A version that does not decode, or is lax, is unused.
+    Built on first use, not at import.
     """
     try:
         config = core_schema.CoreConfig(val_json_bytes="base64")
@@ -194,9 +198,6 @@ def _fast_base64() -> Callable[[str], bytes] | None:
             continue
         return None
     return read
-
-
-_FAST_BASE64 = _fast_base64()
 
 
 def encode_base64(data: bytes) -> Verbatim:
