@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from enum import Enum
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from storage.sqlite_thread import SqliteThread
 logger = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
+WAL_RETRY_SECONDS = 0.01
 
 # Commits never copy the WAL into the database (a copy and an fsync: tens of ms on a busy
 # disk, the worst latency a write could see); the Checkpointer does it on its own thread.
@@ -37,8 +39,8 @@ def _configure(db: sqlite3.Connection, role: Role) -> None:
         db.execute("PRAGMA query_only = ON")
     if role is not Role.WRITER:
         return
-    (mode,) = db.execute("PRAGMA journal_mode = WAL").fetchall()[0]
-    if str(mode).lower() != "wal":
+    mode = _switch_to_wal(db)
+    if mode.lower() != "wal":
         logger.warning("the database does not support WAL (journal mode %s)", mode)
     # WAL + synchronous=NORMAL: a committed transaction survives the process being killed
     # (the WAL write is in the OS's hands at COMMIT); only a power loss or an OS crash can
@@ -46,6 +48,22 @@ def _configure(db: sqlite3.Connection, role: Role) -> None:
     # bot does not need.
     db.execute("PRAGMA synchronous = NORMAL")
     db.execute(f"PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT_PAGES}")
+
+
+def _switch_to_wal(db: sqlite3.Connection) -> str:
+    """The journal mode after asking for WAL, waiting as long as busy_timeout would."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            (mode,) = db.execute("PRAGMA journal_mode = WAL").fetchall()[0]
+            return str(mode)
+        except sqlite3.OperationalError as exc:
+            # The switch takes the new file's lock without SQLite's busy handler: another
+            # process opening the same new file at the same moment holds it for a moment.
+            # This runs on the connection's own thread, never on the event loop.
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(WAL_RETRY_SECONDS)
 
 
 async def connect(path: Path, role: Role) -> SqliteThread:
