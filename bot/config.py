@@ -17,7 +17,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.errors import ConfigError
-from bot.upstream import RATIOS, Api
+from bot.upstream import WIDE_RATIOS, Api
 
 IdList = Annotated[frozenset[str], NoDecode]
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -41,6 +41,14 @@ class Settings(BaseSettings):
     gptproto_auth_scheme: Literal["bearer", "raw"] = "bearer"
     image_model: str = Field("gemini-2.5-flash-image", min_length=1)
     image_api: Api = Api.GEMINI
+    # The models users may choose (Discord's model option, --model); empty: IMAGE_MODEL and
+    # every current model of the table.
+    image_models: Annotated[tuple[str, ...], NoDecode] = ()
+    models_file: Path | None = None  # TOML or JSON rows that add or override models
+    # "model=USD" or "model:size=USD", comma separated: prices the cost figures use instead.
+    image_prices: Annotated[dict[tuple[str, str | None], float], NoDecode] = Field(
+        default_factory=dict
+    )
     default_aspect_ratio: str | None = None
     upstream_timeout: float = Field(180.0, gt=0)
     upstream_max_attempts: int = Field(4, ge=1, le=10)
@@ -77,11 +85,20 @@ class Settings(BaseSettings):
     # Above the 60 s idle timeout of common load balancers, which would otherwise see 502s.
     http_keepalive_timeout: float = Field(75.0, gt=0)
     http_max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    # Where users reach this server (https://bot.example.com): results over a platform's
+    # upload limit get a signed link to their exact bytes, valid for LINK_TTL_HOURS.
+    public_url: AnyHttpUrl | None = None
+    link_ttl_hours: float = Field(72.0, gt=0, le=24 * 365)
+    link_secret: SecretStr | None = None  # signs the links; unset: derived from the API key
 
     max_concurrent_jobs: int = Field(4, ge=1)
     max_queue: int = Field(50, ge=0)
     user_jobs_per_minute: int = Field(5, ge=0)
     user_jobs_per_day: int = Field(100, ge=0)
+    # Monthly cost budgets in USD (0 = none); admins set per-user, per-role and per-workspace
+    # budgets at run time, which take precedence.
+    user_monthly_budget_usd: float = Field(0.0, ge=0)
+    workspace_monthly_budget_usd: float = Field(0.0, ge=0)
     max_download_mb: float = Field(25.0, gt=0)
     image_workers: int = Field(0, ge=0)  # processes for image work; 0: the cores minus one
 
@@ -110,6 +127,31 @@ class Settings(BaseSettings):
     def _comma_list(cls, value: Any) -> Any:
         return _split_ids(value)
 
+    @field_validator("image_models", mode="before")
+    @classmethod
+    def _model_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
+        return value
+
+    @field_validator("image_prices", mode="before")
+    @classmethod
+    def _price_list(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        prices: dict[tuple[str, str | None], float] = {}
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            name, _, usd = item.partition("=")
+            model, _, size = name.strip().partition(":")
+            try:
+                price = float(usd)
+            except ValueError:
+                raise ValueError(f"{item!r}: expected model=USD or model:size=USD") from None
+            if not model or price < 0:
+                raise ValueError(f"{item!r}: expected model=USD or model:size=USD")
+            prices[(model, size.strip() or None)] = price
+        return prices
+
     @field_validator("discord_shard_ids", mode="before")
     @classmethod
     def _shard_list(cls, value: Any) -> Any:
@@ -130,7 +172,12 @@ class Settings(BaseSettings):
         return value.upper() if isinstance(value, str) else value
 
     @field_validator(
-        "default_aspect_ratio", "discord_gateway_url", "http_max_connections", mode="before"
+        "default_aspect_ratio",
+        "discord_gateway_url",
+        "http_max_connections",
+        "models_file",
+        "public_url",
+        mode="before",
     )
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
@@ -139,8 +186,10 @@ class Settings(BaseSettings):
     @field_validator("default_aspect_ratio")
     @classmethod
     def _known_ratio(cls, value: str | None) -> str | None:
-        if value is not None and value not in RATIOS:
-            raise ValueError(f"unknown aspect ratio {value!r}; choose one of {', '.join(RATIOS)}")
+        if value is not None and value not in WIDE_RATIOS:
+            raise ValueError(
+                f"unknown aspect ratio {value!r}; choose one of {', '.join(WIDE_RATIOS)}"
+            )
         return value
 
     @field_validator("database_url")
@@ -171,6 +220,7 @@ class Settings(BaseSettings):
             "slack_bot_token",
             "slack_app_token",
             "slack_signing_secret",
+            "link_secret",
         ):
             secret = getattr(self, name)
             if secret is not None and not secret.get_secret_value().strip():

@@ -39,6 +39,8 @@ BotError                      user_message, exit_code
 
 from __future__ import annotations
 
+from datetime import date
+
 import math
 
 
@@ -150,16 +152,22 @@ class InsufficientBalance(AccountError):
 
 
 class UnknownModel(AccountError):
-    def __init__(self, model: str, replacement: str | None = None) -> None:
+    def __init__(
+        self, model: str, replacement: str | None = None, *, retired_on: date | None = None
+    ) -> None:
         self.model = model
         self.replacement = replacement
+        when = f" on {retired_on.isoformat()}" if retired_on else ""
         if replacement:
             message = (
-                f"The model '{model}' has been retired; use '{replacement}' instead "
-                "(set IMAGE_MODEL)."
+                f"The model '{model}' has been retired{when}; use '{replacement}' instead "
+                "(choose it with the model option, or set IMAGE_MODEL)."
             )
         else:
-            message = f"The image service does not know the model '{model}'."
+            message = (
+                f"The image service does not know the model '{model}'. Choose another model "
+                "(the model option, or IMAGE_MODEL)."
+            )
         super().__init__(message)
 
 

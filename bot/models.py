@@ -54,6 +54,14 @@ class Attachment:
 
 
 @dataclass(frozen=True)
+class Source:
+    """A web page a grounded answer drew on (Google Search grounding)."""
+
+    title: str
+    uri: str
+
+
+@dataclass(frozen=True)
 class Usage:
     """Tokens and images one upstream call used."""
 
@@ -81,6 +89,9 @@ class Request:
     attachments: tuple[Attachment, ...] = ()
     ratio: str | None = None
     model: str | None = None
+    size: str | None = None  # the output size ("512", "1K", "2K", "4K"); None: the model's
+    count: int = 1  # how many images (variations), 1-4: each its own branch of the thread
+    search: bool = False  # ground the answer on Google Search, where the model can
     reply_to: int | None = None  # a turn id: branch from that turn instead of the head
     roles: tuple[str, ...] = ()  # the user's role ids, where the platform has roles
     # The event ids this request answers (claimed by the adapter): settled with its turn.
@@ -113,6 +124,7 @@ class Turn:
     error: str | None = None
     parts_json: str | None = None  # the model's parts for replay, images by hash (see upstream)
     created_at: datetime | None = None
+    size: str | None = None  # the output size asked for; None: the model's only or default one
 
 
 @dataclass(frozen=True)
@@ -129,13 +141,26 @@ class Thread:
 
 @dataclass(frozen=True)
 class Reply:
-    """What the core hands back to an adapter to post."""
+    """What the core hands back to an adapter to post.
+
+    With variations (count > 1) every image is its own turn, a sibling branch: images[i]
+    belongs to turns[i], and `turn` is the first of them.
+    """
 
     key: ThreadKey
     turn: Turn
     images: tuple[Image, ...]
     text: str
     usage: Usage
+    turns: tuple[Turn, ...] = ()  # one per image when there are several; empty: (turn,)
+    sources: tuple[Source, ...] = ()  # the pages a grounded answer drew on
+    possibly_billed: int = 0  # calls retried after the upstream may already have billed one
+
+    @property
+    def branches(self) -> tuple[tuple[Turn, Image], ...]:
+        """Each image with the turn it is the result of."""
+        turns = self.turns or (self.turn,) * len(self.images)
+        return tuple(zip(turns, self.images, strict=False))
 
     @property
     def turn_id(self) -> int:
@@ -147,6 +172,16 @@ class Reply:
 
 
 @dataclass(frozen=True)
+class SizeCost:
+    """Images of one model at one output size, and what they cost."""
+
+    model: str
+    size: str  # "1K" where the model has one size
+    images: int
+    cost_usd: float
+
+
+@dataclass(frozen=True)
 class UsageTotals:
     """Sums from the usage ledger."""
 
@@ -155,3 +190,24 @@ class UsageTotals:
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
+    by_size: tuple[SizeCost, ...] = ()  # cost_usd split by model and size, largest first
+    possibly_billed: int = 0  # upstream calls that may have been billed without a result
+
+
+class BudgetScope(StrEnum):
+    """Whom a monthly cost budget limits."""
+
+    USER = "user"  # one user
+    ROLE = "role"  # each member of a role, alone (the largest of a user's roles applies)
+    WORKSPACE = "workspace"  # everyone in the server or workspace together
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A monthly cost limit in USD for a user, each member of a role, or a workspace."""
+
+    platform: str
+    workspace: str
+    scope: BudgetScope
+    subject: str  # the user or role id; the workspace id for WORKSPACE
+    monthly_usd: float

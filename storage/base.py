@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Protocol
 
-from bot.models import Image, Thread, ThreadKey, Turn, Usage, UsageTotals
+from bot.models import Budget, BudgetScope, Image, Thread, ThreadKey, Turn, Usage, UsageTotals
 
 
 class Store(Protocol):
@@ -58,6 +58,7 @@ class Store(Protocol):
         owner: str,
         lease: float,
         claims: Sequence[str] = (),
+        size: str | None = None,
     ) -> Turn:
         """Store a pending turn held by owner, its input images (once per content hash), and
         settle the owner's claims on event ids of the thread's platform, all in one
@@ -74,9 +75,13 @@ class Store(Protocol):
         parts_json: str,
         cost_usd: float = 0.0,
         head: bool = True,
+        possibly_billed: int = 0,
     ) -> Turn:
         """Mark the owner's turn done, store its outputs, add usage to the ledger; with head,
         move the thread's head to it (else move_head does, once the result was delivered).
+
+        The ledger line carries the turn's model and size (its cost by size) and how many
+        upstream calls may have been billed without a result (possibly_billed).
 
         A turn another process failed because its lease ran out is finished all the same
         (its owner still delivers it); a turn of another owner is refused with LookupError.
@@ -156,7 +161,29 @@ class Store(Protocol):
         user: str | None = None,
         since: date,
     ) -> UsageTotals:
-        """Sums from the ledger for a user and/or a workspace since a day (inclusive)."""
+        """Sums from the ledger for a user and/or a workspace since a day (inclusive), with
+        the cost split by model and size."""
+
+    async def record_possibly_billed(
+        self, *, platform: str, workspace: str, user: str, calls: int
+    ) -> None:
+        """Count upstream calls that may have been billed for a job that then failed."""
+
+    # -- budgets -------------------------------------------------------------------
+
+    async def set_budget(
+        self,
+        *,
+        platform: str,
+        workspace: str,
+        scope: BudgetScope,
+        subject: str,
+        monthly_usd: float | None,
+    ) -> None:
+        """Set a monthly cost budget (None removes it); every process sees it at once."""
+
+    async def budgets(self, *, platform: str, workspace: str) -> list[Budget]:
+        """The budgets set in a workspace, by scope then subject."""
 
     # -- retention ----------------------------------------------------------------
 

@@ -5,25 +5,41 @@ from __future__ import annotations
 from bot.upstream.gptproto import GptProtoClient, UpstreamObserver
 from bot.upstream.parts import reference_part, restore_parts
 from bot.upstream.pools import open_client
-from bot.upstream.port import (
+from bot.upstream.catalog import (
     MODELS,
+    ONE_SIZE,
     RATIO_SIZES,
     RATIOS,
     RETIRED_MODELS,
+    SIZES,
+    WIDE_RATIOS,
+    ModelCapabilities,
+    ModelTable,
+    Retirement,
+)
+from bot.upstream.port import (
+    BUILTIN,
     Api,
     Content,
     Generation,
     GenerationRequest,
     ImageGenerator,
-    ModelCapabilities,
     Part,
     capabilities,
+    check_options,
     check_request,
 )
 from bot.upstream.retry import RetryPolicy, classify_status, error_status
 
 __all__ = [
+    "BUILTIN",
     "MODELS",
+    "ONE_SIZE",
+    "SIZES",
+    "WIDE_RATIOS",
+    "ModelTable",
+    "Retirement",
+    "check_options",
     "RATIOS",
     "RATIO_SIZES",
     "RETIRED_MODELS",

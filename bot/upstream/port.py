@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal, Protocol
 
-from bot.errors import TooManyImages, UnknownModel, UnsupportedOption
-from bot.models import Image, Usage
+from bot.errors import TooManyImages, UnsupportedOption
+from bot.models import Image, Source, Usage
+from bot.upstream.catalog import ModelCapabilities, ModelTable
 
 
 class Api(StrEnum):
@@ -18,94 +19,12 @@ class Api(StrEnum):
     OPENAI_CHAT = "openai-chat"
 
 
-RATIOS: tuple[str, ...] = (
-    "1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9",
-)  # fmt: skip
-
-# Output sizes of gemini-2.5-flash-image per aspect ratio.
-RATIO_SIZES: dict[str, tuple[int, int]] = {
-    "1:1": (1024, 1024),
-    "2:3": (832, 1248),
-    "3:2": (1248, 832),
-    "3:4": (864, 1184),
-    "4:3": (1184, 864),
-    "4:5": (896, 1152),
-    "5:4": (1152, 896),
-    "9:16": (768, 1344),
-    "16:9": (1344, 768),
-    "21:9": (1536, 672),
-}
-
-RETIRED_MODELS: dict[str, str] = {
-    "gemini-2.5-flash-image-preview": "gemini-2.5-flash-image",
-    "gemini-2.0-flash-preview-image-generation": "gemini-2.5-flash-image",
-}
+BUILTIN = ModelTable()
 
 
-@dataclass(frozen=True)
-class ModelCapabilities:
-    """What one model accepts; a request is checked against it before it is sent."""
-
-    name: str
-    max_images: int
-    mime_types: frozenset[str]
-    ratios: tuple[str, ...]
-    image_sizes: tuple[str, ...] = ()  # empty: imageSize is not accepted
-    needs_signatures: bool = False
-    price_per_image_usd: float = 0.039
-    output_tokens_per_image: int = 1290
-
-
-_BASE_MIME = frozenset({"image/png", "image/jpeg", "image/webp"})
-_HEIF_MIME = _BASE_MIME | {"image/heic", "image/heif"}
-
-MODELS: dict[str, ModelCapabilities] = {
-    caps.name: caps
-    for caps in (
-        ModelCapabilities(
-            name="gemini-2.5-flash-image",
-            max_images=3,
-            mime_types=_BASE_MIME,
-            ratios=RATIOS,
-        ),
-        ModelCapabilities(
-            name="gemini-3-pro-image-preview",
-            max_images=14,
-            mime_types=_HEIF_MIME,
-            ratios=RATIOS,
-            image_sizes=("1K", "2K", "4K"),
-            needs_signatures=True,
-            price_per_image_usd=0.134,
-            output_tokens_per_image=1120,
-        ),
-        ModelCapabilities(
-            name="gemini-3.1-flash-image-preview",
-            max_images=14,
-            mime_types=_HEIF_MIME,
-            ratios=(*RATIOS, "1:4", "4:1", "1:8", "8:1"),
-            image_sizes=("512", "1K", "2K", "4K"),
-            needs_signatures=True,
-            price_per_image_usd=0.067,
-        ),
-    )
-}
-
-
-def capabilities(model: str) -> ModelCapabilities:
-    """The capability row for a model; retired names raise, unknown names get 2.5's limits."""
-    if model in RETIRED_MODELS:
-        raise UnknownModel(model, RETIRED_MODELS[model])
-    known = MODELS.get(model)
-    if known is not None:
-        return known
-    default = MODELS["gemini-2.5-flash-image"]
-    return ModelCapabilities(
-        name=model,
-        max_images=default.max_images,
-        mime_types=default.mime_types,
-        ratios=default.ratios,
-        needs_signatures=model.startswith("gemini-3"),
-    )
+def capabilities(model: str, models: ModelTable = BUILTIN) -> ModelCapabilities:
+    """The capability row for a model: retired names raise, unlisted ones get their family's."""
+    return models.get(model)
 
 
 class Replayed(Protocol):
@@ -174,6 +93,8 @@ class GenerationRequest:
     contents: tuple[Content, ...]
     ratio: str | None = None
     image_size: str | None = None
+    count: int = 1  # images wanted from this one call (the API's `n` / candidateCount)
+    search: bool = False  # ground on Google Search
 
     @property
     def images(self) -> tuple[Image, ...]:
@@ -194,6 +115,15 @@ class Generation:
     parts_json: str
     finish_reason: str | None = None
     model_version: str | None = None
+    # With several candidates (count > 1): the parts JSON of the candidate each image came
+    # from, images[i] from candidate_parts[i]; empty: parts_json is every image's history.
+    candidate_parts: tuple[str, ...] = ()
+    sources: tuple[Source, ...] = ()  # what a grounded answer drew on
+    possibly_billed: int = 0  # attempts retried after a request that may have made an image
+
+    def parts_for(self, index: int) -> str:
+        """The history parts to store with images[index]."""
+        return self.candidate_parts[index] if self.candidate_parts else self.parts_json
 
 
 class ImageGenerator(Protocol):
@@ -204,19 +134,12 @@ class ImageGenerator(Protocol):
     async def aclose(self) -> None: ...
 
 
-def check_request(request: GenerationRequest, *, api: Api = Api.GEMINI) -> ModelCapabilities:
-    """Refuse, before sending, what the model cannot accept."""
-    caps = capabilities(request.model)
-    if request.ratio is not None and request.ratio not in caps.ratios:
-        raise UnsupportedOption(
-            f"Unknown aspect ratio '{request.ratio}'. Choose one of: {', '.join(caps.ratios)}."
-        )
-    if request.image_size is not None and request.image_size not in caps.image_sizes:
-        accepted = ", ".join(caps.image_sizes) or "none (this model has one size)"
-        raise UnsupportedOption(
-            f"Image size '{request.image_size}' is not accepted by {caps.name}; "
-            f"accepted: {accepted}."
-        )
+def check_request(
+    request: GenerationRequest, *, api: Api = Api.GEMINI, models: ModelTable = BUILTIN
+) -> ModelCapabilities:
+    """Refuse, before sending, what the model cannot accept, saying what it can do."""
+    caps = models.get(request.model)
+    check_options(caps, ratio=request.ratio, size=request.image_size, search=request.search)
     images = request.images
     if len(images) > caps.max_images:
         raise TooManyImages(limit=caps.max_images, given=len(images))
@@ -232,3 +155,25 @@ def check_request(request: GenerationRequest, *, api: Api = Api.GEMINI) -> Model
             "or openai-chat to edit images."
         )
     return caps
+
+
+def check_options(
+    caps: ModelCapabilities, *, ratio: str | None, size: str | None, search: bool = False
+) -> None:
+    """Refuse an aspect ratio, an output size or grounding the model does not offer."""
+    if ratio is not None and ratio not in caps.ratios:
+        raise UnsupportedOption(
+            f"Unknown aspect ratio '{ratio}' for {caps.name}. Choose one of: "
+            f"{', '.join(caps.ratios)}."
+        )
+    if size is not None and size not in caps.image_sizes and size != caps.default_size:
+        accepted = ", ".join(caps.image_sizes) or f"only {caps.default_size} (one size)"
+        raise UnsupportedOption(
+            f"{caps.name} cannot make {size} images; it makes {accepted}. "
+            "Choose another size or model."
+        )
+    if search and not caps.grounding:
+        raise UnsupportedOption(
+            f"{caps.name} cannot search the web for an image; gemini-3.1-flash-image and "
+            "gemini-3-pro-image can."
+        )

@@ -23,7 +23,7 @@ from bot.errors import (
     UnreadableResponse,
     UpstreamTimeout,
 )
-from bot.upstream.port import RETIRED_MODELS
+from bot.upstream.port import BUILTIN
 
 # Statuses worth another attempt: rate limits and transient server or gateway failures
 # (520-524 and 529 are Cloudflare's "origin unreachable/overloaded" family).
@@ -179,7 +179,7 @@ def _final_error(status: int, payload: Any, message: str, model: str) -> BotErro
             "needs to check GPTPROTO_API_KEY."
         )
     if status == 404:
-        return UnknownModel(model, RETIRED_MODELS.get(model))
+        return UnknownModel(model, BUILTIN.successor(model))
     if status == 413:
         return InvalidRequest("The request was too large for the image service (HTTP 413).")
     if status < 500:
