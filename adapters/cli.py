@@ -8,16 +8,17 @@ import re
 import secrets
 import sys
 import tempfile
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
-from bot.engine import Engine
+from bot.engine import MAX_COUNT, Engine
 from bot.errors import BadArgument, BotError, NotAnImage
-from bot.models import Attachment, Image, Reply, Request, ThreadKey
-from bot.upstream import RATIOS
+from bot.models import Attachment, Image, Reply, Request, Source, ThreadKey
+from bot.upstream import BUILTIN, SIZES, WIDE_RATIOS, ModelCapabilities
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,11 @@ class Subcommands(Protocol):
     def add_parser(self, name: str, **options: Any) -> argparse.ArgumentParser: ...
 
 
+def _models_that(can: Callable[[ModelCapabilities], bool]) -> str:
+    """The built-in current models that can do something, for the help text."""
+    return ", ".join(name for name in BUILTIN.current() if can(BUILTIN.get(name)))
+
+
 def add_imagine_parser(commands: Subcommands) -> None:
     """Register `imagine` and its options on the main command line."""
     imagine = commands.add_parser(
@@ -52,9 +58,29 @@ def add_imagine_parser(commands: Subcommands) -> None:
         help="an input image (repeat for several, up to the model's limit)",
     )  # fmt: skip
     imagine.add_argument(
-        "--aspect", choices=RATIOS, metavar="RATIO", help="aspect ratio, e.g. 16:9"
+        "--aspect", "--ar", choices=WIDE_RATIOS, metavar="RATIO", dest="aspect",
+        help=f"aspect ratio, one of {', '.join(WIDE_RATIOS)} (1:4, 4:1, 1:8, 8:1: "
+        f"{_models_that(lambda caps: '8:1' in caps.ratios)})",
+    )  # fmt: skip
+    imagine.add_argument(
+        "--model", help="model id (default: IMAGE_MODEL); see docs/models.md for what each can do"
     )
-    imagine.add_argument("--model", help="model name (default: IMAGE_MODEL)")
+    imagine.add_argument(
+        "--size", type=str.upper, choices=SIZES, metavar="SIZE",
+        help=f"output size, one of {', '.join(SIZES)} (default: the model's; 4K: "
+        f"{_models_that(lambda caps: '4K' in caps.image_sizes)}; 512: "
+        f"{_models_that(lambda caps: '512' in caps.image_sizes)})",
+    )  # fmt: skip
+    imagine.add_argument(
+        "-n", "--n", "--count", type=int, choices=range(1, MAX_COUNT + 1), default=1,
+        metavar="N", dest="count",
+        help=f"how many images (variations), 1-{MAX_COUNT}; each is written to its own file",
+    )  # fmt: skip
+    imagine.add_argument(
+        "--search", action="store_true",
+        help="ground the image on Google Search "
+        f"({_models_that(lambda caps: caps.grounding)}); the sources are printed after the text",
+    )  # fmt: skip
     imagine.add_argument(
         "--thread", metavar="NAME", help="continue (or start) a named thread: refines its image"
     )
@@ -75,6 +101,9 @@ class ImagineArgs:
     model: str | None
     thread: str | None
     output: Path | None
+    size: str | None = None
+    count: int = 1
+    search: bool = False
 
     @classmethod
     def from_namespace(cls, args: argparse.Namespace) -> ImagineArgs:
@@ -85,6 +114,9 @@ class ImagineArgs:
             model=args.model,
             thread=args.thread,
             output=args.output,
+            size=args.size,
+            count=args.count,
+            search=args.search,
         )
 
 
@@ -99,17 +131,30 @@ def _read(paths: Sequence[Path]) -> tuple[Attachment, ...]:
 
 
 def output_paths(reply: Reply, *, thread: str, output: Path | None) -> list[Path]:
-    """OUT for the first image, OUT-2, OUT-3 for more; default out/<thread>-<turn>.<ext>."""
-    paths = []
-    for index, image in enumerate(reply.images, 1):
-        if output is None:
+    """Default out/<thread>-<turn number>.<ext>, each variation under its own turn number;
+    with OUT: OUT for the first image, OUT-2, OUT-3 for more."""
+    paths: list[Path] = []
+    for index, (turn, image) in enumerate(reply.branches, 1):
+        if output is not None:
             suffix = f"-{index}" if index > 1 else ""
-            paths.append(Path("out") / f"{thread}-{reply.turn_number}{suffix}.{image.extension}")
-        elif index == 1:
-            paths.append(output)
-        else:
-            paths.append(output.with_name(f"{output.stem}-{index}{output.suffix}"))
+            paths.append(output.with_name(f"{output.stem}{suffix}{output.suffix}"))
+            continue
+        path = Path("out") / f"{thread}-{turn.number}.{image.extension}"
+        if path in paths:  # several images of one turn (an upstream that answered more)
+            path = path.with_name(f"{thread}-{turn.number}-{index}.{image.extension}")
+        paths.append(path)
     return paths
+
+
+def sources_lines(sources: Sequence[Source]) -> list[str]:
+    """The pages a grounded answer drew on, one a line: `Sources:` then `- title <uri>`."""
+    if not sources:
+        return []
+    lines = ["Sources:"]
+    for source in sources:
+        uri = _printable(source.uri)
+        lines.append(f"- {_printable(source.title) or uri} <{uri}>")
+    return lines
 
 
 def _write(paths: Sequence[Path], images: Sequence[Image]) -> None:
@@ -120,6 +165,11 @@ def _write(paths: Sequence[Path], images: Sequence[Image]) -> None:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+def _printable(text: str) -> str:
+    """One line without control characters: a web page's title may carry terminal escapes."""
+    return _one_line("".join(char for char in text if unicodedata.category(char)[0] != "C"))
 
 
 def check_arguments(args: ImagineArgs) -> None:
@@ -138,9 +188,9 @@ def _rescue(reply: Reply, thread: str) -> list[Path]:
     folder = Path(tempfile.gettempdir())
     paths = [
         folder / f"banana-{thread}-{reply.turn_number}-{index}.{image.extension}"
-        for index, image in enumerate(reply.images, 1)
+        for index, (_, image) in enumerate(reply.branches, 1)
     ]
-    _write(paths, reply.images)
+    _write(paths, [image for _, image in reply.branches])
     return paths
 
 
@@ -152,7 +202,7 @@ async def run_imagine(engine: Engine, args: ImagineArgs) -> int:
     async def deliver(reply: Reply) -> None:
         paths = output_paths(reply, thread=thread, output=args.output)
         try:
-            _write(paths, reply.images)
+            _write(paths, [image for _, image in reply.branches])
         except OSError as exc:
             rescued = _rescue(reply, thread)
             raise BadArgument(
@@ -170,6 +220,9 @@ async def run_imagine(engine: Engine, args: ImagineArgs) -> int:
             attachments=_read(args.images),
             ratio=args.aspect,
             model=args.model,
+            size=args.size,
+            count=args.count,
+            search=args.search,
         )
         call = engine.refine if args.thread else engine.imagine
         reply = await call(request, deliver=deliver)
@@ -183,4 +236,6 @@ async def run_imagine(engine: Engine, args: ImagineArgs) -> int:
         print(path)
     if reply.text:
         print(reply.text)
+    for line in sources_lines(reply.sources):
+        print(line)
     return EXIT_OK

@@ -26,6 +26,7 @@ from bench import (
     loop_lag,
     many_jobs,
     overhead,
+    previews,
     real_discord,
     real_lag,
     real_path,
@@ -50,6 +51,7 @@ BENCHES: dict[str, Bench] = {
     inflight.NAME: inflight.run,
     cost.NAME: cost.run,
     store.NAME: store.run,
+    previews.NAME: previews.run,
 }
 
 

@@ -34,6 +34,7 @@ class Sizes:
     store_threads: int = 100_000
     store_turns: int = 1_000_000
     store_ops: int = 2_000
+    preview_side: int = 4096  # a 4K result, over Discord's upload limit as a PNG
 
 
 FULL = Sizes(smoke=False)
@@ -58,6 +59,7 @@ SMOKE = Sizes(
     store_threads=1_000,
     store_turns=10_000,
     store_ops=50,
+    preview_side=512,
 )
 
 

@@ -10,8 +10,17 @@ import sys
 from adapters.cli import ImagineArgs, add_imagine_parser, make_parser
 from bot import bootstrap
 from bot.config import Settings, load_settings
-from bot.errors import BotError
-from bot.ops import RedactSecrets, Role, configure_logging, secret_values
+from bot.errors import BotError, ConfigError
+from bot.ops import (
+    Finding,
+    RedactSecrets,
+    Role,
+    configure_logging,
+    make_client,
+    offline_findings,
+    online_findings,
+    secret_values,
+)
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -53,16 +62,65 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(bootstrap.imagine(settings, ImagineArgs.from_namespace(args)))
         if args.command == "migrate-store":
             configure_logging(settings)
-            return asyncio.run(bootstrap.migrate_store(settings, target=args.target))
+            return asyncio.run(migrate_store(settings, target=args.target))
         if args.command == "check":
             _quiet_logging(settings)
-            return asyncio.run(bootstrap.check(settings, online=args.online))
+            return asyncio.run(check(settings, online=args.online))
         return bootstrap.run(settings, role=getattr(args, "role", Role.ALL))
     except BotError as exc:
         print(f"error: {redactor.redact(exc.user_message)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+
+
+async def migrate_store(settings: Settings, *, target: str) -> int:
+    """`python -m bot migrate-store --to postgresql://...`: copy every row, then say so."""
+    from storage.migrate import copy_sqlite_to_postgres  # asyncpg only where it is used
+
+    if settings.database_is_postgres or not target.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(
+            "migrate-store copies the SQLite database DATABASE_URL names into a PostgreSQL "
+            "database: set DATABASE_URL=sqlite:///... and pass --to postgresql://..."
+        )
+    copied = await copy_sqlite_to_postgres(settings.database_path, target)
+    print(", ".join(f"{table}: {rows}" for table, rows in copied.items()))
+    print("Done. Point DATABASE_URL at the PostgreSQL database and start the bot.")
+    return 0
+
+
+async def _store_finding(settings: Settings) -> Finding:
+    store = bootstrap.build_store(settings)
+    try:
+        await store.open()
+    except BotError as exc:
+        return Finding("store", " ".join(exc.user_message.split()), exc.exit_code)
+    try:
+        answers = await store.ping()
+    finally:
+        await store.close()
+    where = bootstrap.describe_database(settings)
+    if not answers:
+        return Finding("store", f"{where} opened but does not answer", 3)
+    return Finding("store", f"{where}: opened, schema up to date")
+
+
+async def check(settings: Settings, *, online: bool) -> int:
+    """`python -m bot check`: print one line per finding; the exit code of the worst."""
+    findings = offline_findings(settings)
+    findings.append(await _store_finding(settings))
+    if online:
+        async with make_client() as http:
+            findings.extend(await online_findings(settings, http=http))
+    redactor = RedactSecrets(secret_values(settings))
+    for finding in findings:
+        print(redactor.redact(finding.line()))
+    codes = [finding.exit_code for finding in findings if not finding.ok]
+    if codes:
+        print(f"the configuration cannot run yet (exit {min(codes)})")
+        return min(codes)
+    print("the configuration can run" + ("" if online else " (add --online to verify the keys)"))
+    return 0
 
 
 if __name__ == "__main__":

@@ -16,24 +16,29 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
 
 from adapters.cli import ImagineArgs, run_imagine
-from bot.config import Settings
-from bot.engine import AccessPolicy, Engine, EngineOptions, JobGate, JobObserver, UserLimits
+from bot.config import Settings, allowed_models, model_table
+from bot.engine import (
+    AccessPolicy,
+    BudgetDefaults,
+    Engine,
+    EngineOptions,
+    JobGate,
+    JobObserver,
+    JobQueue,
+    UserLimits,
+)
 from bot.errors import BotError, ConfigError
 from bot.images import ImageWorkers
 from bot.ops import (
-    Finding,
+    FileRoute,
     Health,
-    RedactSecrets,
     Retention,
     Role,
     RunPlan,
     UpstreamTracker,
     configure_logging,
-    make_client,
-    offline_findings,
-    online_findings,
+    links_from,
     plan_run,
-    secret_values,
     slack_over_http,
 )
 from bot.upstream import GptProtoClient, ImageGenerator, UpstreamObserver
@@ -89,6 +94,7 @@ def build_generator(
         transport=settings.upstream_transport,
         max_connections=settings.max_concurrent_jobs,
         observer=observer,
+        models=model_table(settings),
     )
 
 
@@ -126,6 +132,12 @@ def build_engine(
             default_ratio=settings.default_aspect_ratio,
             history_turns=settings.history_turns,
             lease_seconds=settings.job_lease_seconds,
+            models=model_table(settings),
+            allowed_models=allowed_models(settings),
+            budgets=BudgetDefaults(
+                user_usd=settings.user_monthly_budget_usd,
+                workspace_usd=settings.workspace_monthly_budget_usd,
+            ),
         ),
         observer=observer,
         images=images,
@@ -178,7 +190,13 @@ async def open_engine(
 
 
 def build_adapters(
-    settings: Settings, plan: RunPlan, *, engine: Engine, web: WebServer
+    settings: Settings,
+    plan: RunPlan,
+    *,
+    engine: Engine,
+    web: WebServer,
+    jobs: JobQueue | None = None,
+    images: ImageWorkers | None = None,
 ) -> dict[str, Adapter]:
     """The platform adapters the plan enables; Slack over HTTP is mounted on the web server."""
     # Imported only when enabled: a Slack-only process never loads discord.py, and vice versa.
@@ -186,15 +204,35 @@ def build_adapters(
     if plan.discord:
         from adapters.discord import DiscordAdapter
 
-        adapters["discord"] = DiscordAdapter(engine=engine, settings=settings)
+        adapters["discord"] = DiscordAdapter(
+            engine=engine, settings=settings, links=web.links, images=images
+        )
     if plan.slack:
         from adapters.slack import SlackAdapter
 
-        slack = SlackAdapter(engine=engine, settings=settings)
+        slack = SlackAdapter(engine=engine, settings=settings, jobs=jobs)
         if slack_over_http(settings):
             slack.mount(web.app)
         adapters["slack"] = slack
     return adapters
+
+
+def build_job_queue(settings: Settings, *, engine: Engine, plan: RunPlan) -> JobQueue | None:
+    """The shared queue when this process needs one; None: the in-process route."""
+    if not (settings.database_is_postgres and plan.slack):
+        return None
+    # Imported here: a process on SQLite never loads procrastinate or psycopg.
+    from storage.jobqueue_procrastinate import ProcrastinateQueue
+
+    # A process takes as many jobs as its own gate holds (running and waiting in line), so
+    # each one it takes shows its hourglass and place in line at once, as on one process;
+    # jobs wait in the table only while every process's gate is full.
+    return ProcrastinateQueue(
+        settings.database_url,
+        concurrency=settings.max_concurrent_jobs + settings.max_queue,
+        lease=settings.job_lease_seconds,
+        adopt=engine.adopt,
+    )
 
 
 def build_service(
@@ -205,6 +243,8 @@ def build_service(
     metrics: Metrics,
     adapters: Mapping[str, Adapter] | None = None,
     plan: RunPlan | None = None,
+    jobs: JobQueue | None = None,
+    images: ImageWorkers | None = None,
 ) -> Service:
     """The service: engine, adapters, web server, health and retention under one lifecycle."""
     from bot.ops import Service, WebServer
@@ -224,8 +264,12 @@ def build_service(
         keepalive_timeout=settings.http_keepalive_timeout,
         max_body=settings.http_max_body_bytes,
     )
+    links = links_from(settings)
+    if links is not None:  # adapters find it as web.links
+        web.serve_files(FileRoute(links, store))
     if adapters is None:
-        adapters = build_adapters(settings, plan or plan_run(settings), engine=engine, web=web)
+        plan = plan or plan_run(settings)
+        adapters = build_adapters(settings, plan, engine=engine, web=web, jobs=jobs, images=images)
     return Service(
         engine=engine,
         adapters=dict(adapters),
@@ -233,6 +277,7 @@ def build_service(
         health=health,
         background=[Retention(store, days=settings.retention_days).run],
         grace_seconds=settings.shutdown_grace_seconds,
+        jobs=jobs,
     )
 
 
@@ -257,7 +302,16 @@ async def serve(settings: Settings, *, role: Role = Role.ALL) -> int:
                 settings, store=store, images=images, observer=metrics, upstream_observer=metrics
             )
         )
-        service = build_service(settings, engine=engine, store=store, metrics=metrics, plan=plan)
+        jobs = build_job_queue(settings, engine=engine, plan=plan)
+        service = build_service(
+            settings,
+            engine=engine,
+            store=store,
+            metrics=metrics,
+            plan=plan,
+            jobs=jobs,
+            images=images,
+        )
         await _run_until_signalled(service)
     return 0
 
@@ -291,52 +345,3 @@ async def imagine(settings: Settings, args: ImagineArgs) -> int:
     # The terminal never fails anyone's jobs: that is for the processes serving platforms.
     async with open_engine(settings, terminal=True) as engine:
         return await run_imagine(engine, args)
-
-
-async def migrate_store(settings: Settings, *, target: str) -> int:
-    """`python -m bot migrate-store --to postgresql://...`: copy every row, then say so."""
-    from storage.migrate import copy_sqlite_to_postgres  # asyncpg only where it is used
-
-    if settings.database_is_postgres or not target.startswith(("postgresql://", "postgres://")):
-        raise ConfigError(
-            "migrate-store copies the SQLite database DATABASE_URL names into a PostgreSQL "
-            "database: set DATABASE_URL=sqlite:///... and pass --to postgresql://..."
-        )
-    copied = await copy_sqlite_to_postgres(settings.database_path, target)
-    print(", ".join(f"{table}: {rows}" for table, rows in copied.items()))
-    print("Done. Point DATABASE_URL at the PostgreSQL database and start the bot.")
-    return 0
-
-
-async def _store_finding(settings: Settings) -> Finding:
-    store = build_store(settings)
-    try:
-        await store.open()
-    except BotError as exc:
-        return Finding("store", " ".join(exc.user_message.split()), exc.exit_code)
-    try:
-        answers = await store.ping()
-    finally:
-        await store.close()
-    where = describe_database(settings)
-    if not answers:
-        return Finding("store", f"{where} opened but does not answer", 3)
-    return Finding("store", f"{where}: opened, schema up to date")
-
-
-async def check(settings: Settings, *, online: bool) -> int:
-    """`python -m bot check`: print one line per finding; the exit code of the worst."""
-    findings = offline_findings(settings)
-    findings.append(await _store_finding(settings))
-    if online:
-        async with make_client() as http:
-            findings.extend(await online_findings(settings, http=http))
-    redactor = RedactSecrets(secret_values(settings))
-    for finding in findings:
-        print(redactor.redact(finding.line()))
-    codes = [finding.exit_code for finding in findings if not finding.ok]
-    if codes:
-        print(f"the configuration cannot run yet (exit {min(codes)})")
-        return min(codes)
-    print("the configuration can run" + ("" if online else " (add --online to verify the keys)"))
-    return 0

@@ -17,7 +17,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.errors import ConfigError
-from bot.upstream import WIDE_RATIOS, Api
+from bot.upstream import BUILTIN, WIDE_RATIOS, Api, ModelTable
 
 IdList = Annotated[frozenset[str], NoDecode]
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -262,3 +262,16 @@ def load_settings(**overrides: Any) -> Settings:
             message = error["msg"].removeprefix("Value error, ")
             problems.append(f"{name}: {message}")
         raise ConfigError("Invalid setting " + "; ".join(problems)) from None
+
+
+def model_table(settings: Settings) -> ModelTable:
+    """The built-in model table with MODELS_FILE's rows and IMAGE_PRICES applied."""
+    table = BUILTIN if settings.models_file is None else BUILTIN.with_file(settings.models_file)
+    return table.with_prices(settings.image_prices) if settings.image_prices else table
+
+
+def allowed_models(settings: Settings) -> tuple[str, ...]:
+    """IMAGE_MODELS with the default model first; empty when no allow-list is set."""
+    if not settings.image_models:
+        return ()
+    return tuple(dict.fromkeys((settings.image_model, *settings.image_models)))

@@ -32,6 +32,7 @@ BotError                      user_message, exit_code
     ├── QueueFull
     ├── UserRateLimited       retry_after = seconds
     ├── QuotaExceeded         retry_after = seconds until the quota resets
+    ├── BudgetExceeded        a monthly cost budget (user, role or workspace) would be passed
     ├── AccessDenied
     ├── ShuttingDown
     └── AlreadyHandled        a repeat of an event another delivery answers: say nothing
@@ -39,9 +40,8 @@ BotError                      user_message, exit_code
 
 from __future__ import annotations
 
-from datetime import date
-
 import math
+from datetime import date
 
 
 def _in_words(seconds: float) -> str:
@@ -61,6 +61,9 @@ class BotError(Exception):
 
     exit_code = 1
     default_message = "Something went wrong."
+    # Upstream calls behind this failure that may have made, and billed, an image anyway (the
+    # request was sent whole, then the connection dropped or timed out); set by the client.
+    possibly_billed: int = 0
 
     def __init__(self, user_message: str | None = None) -> None:
         self.user_message = user_message or self.default_message
@@ -294,6 +297,18 @@ class QuotaExceeded(RefusedError):
         super().__init__(
             f"You have used your {limit} images for today. The quota resets in "
             f"{_in_words(retry_after)}."
+        )
+
+
+class BudgetExceeded(RefusedError):
+    def __init__(self, *, whose: str, budget_usd: float, spent_usd: float, cost_usd: float) -> None:
+        self.whose = whose
+        self.budget_usd = budget_usd
+        self.spent_usd = spent_usd
+        super().__init__(
+            f"That would pass {whose} monthly budget of ${budget_usd:.2f}: ${spent_usd:.2f} is "
+            f"spent this month and this request costs about ${cost_usd:.2f}. Ask for fewer or "
+            "smaller images, or ask an admin to raise the budget; it resets on the 1st (UTC)."
         )
 
 

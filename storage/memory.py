@@ -7,10 +7,11 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 
-from bot.models import Image, Thread, ThreadKey, Turn, Usage, UsageTotals
+from bot.models import Budget, BudgetScope, Image, Thread, ThreadKey, Turn, Usage, UsageTotals
 from storage import memory_ownership as ownership
 from storage import memory_records as records
 from storage import memory_tables as tables
+from storage import memory_usage as usage_ledger
 from storage.times import EVENT_RETENTION, as_utc, utc_now
 
 logger = logging.getLogger(__name__)
@@ -85,12 +86,13 @@ class MemoryStore:
         owner: str,
         lease: float,
         claims: Sequence[str] = (),
+        size: str | None = None,
     ) -> Turn:
         """Store a pending turn held by owner, its inputs and its settled claims at once."""
         return ownership.start_turn(
             await self._enter(), thread_id, parent_id=parent_id, user=user, prompt=prompt,
             ratio=ratio, model=model, inputs=inputs, owner=owner, lease=lease, claims=claims,
-            now=self._now(),
+            now=self._now(), size=size,
         )  # fmt: skip
 
     async def finish_turn(
@@ -104,11 +106,14 @@ class MemoryStore:
         parts_json: str,
         cost_usd: float = 0.0,
         head: bool = True,
+        possibly_billed: int = 0,
     ) -> Turn:
-        """Mark the owner's turn done, store its outputs, add usage; with head, move the head."""
+        """Mark the owner's turn done, store its outputs, add usage (under its model and size);
+        with head, move the head."""
         return ownership.finish_turn(
             await self._enter(), turn_id, owner=owner, outputs=outputs, text=text, usage=usage,
             parts_json=parts_json, cost_usd=cost_usd, now=self._now(), head=head,
+            possibly_billed=possibly_billed,
         )  # fmt: skip
 
     async def move_head(self, turn_id: int) -> None:
@@ -217,10 +222,41 @@ class MemoryStore:
         user: str | None = None,
         since: date,
     ) -> UsageTotals:
-        """Sums from the ledger for a user and/or a workspace since a day (inclusive)."""
-        return records.usage_totals(
+        """Sums from the ledger for a user and/or a workspace since a day (inclusive), with
+        the cost split by model and size."""
+        return usage_ledger.usage_totals(
             await self._enter(), platform=platform, workspace=workspace, user=user, since=since
         )
+
+    async def record_possibly_billed(
+        self, *, platform: str, workspace: str, user: str, calls: int
+    ) -> None:
+        """Count upstream calls that may have been billed for a job that then failed."""
+        usage_ledger.record_possibly_billed(
+            await self._enter(), platform=platform, workspace=workspace, user=user, calls=calls,
+            now=self._now(),
+        )  # fmt: skip
+
+    # -- budgets -------------------------------------------------------------------
+
+    async def set_budget(
+        self,
+        *,
+        platform: str,
+        workspace: str,
+        scope: BudgetScope,
+        subject: str,
+        monthly_usd: float | None,
+    ) -> None:
+        """Set a monthly cost budget (None removes it)."""
+        usage_ledger.set_budget(
+            await self._enter(), platform=platform, workspace=workspace, scope=scope,
+            subject=subject, monthly_usd=monthly_usd,
+        )  # fmt: skip
+
+    async def budgets(self, *, platform: str, workspace: str) -> list[Budget]:
+        """The budgets set in a workspace, by scope (user, role, workspace) then subject."""
+        return usage_ledger.budgets(await self._enter(), platform=platform, workspace=workspace)
 
     # -- retention -----------------------------------------------------------------
 

@@ -1,12 +1,12 @@
-"""The in-memory store's message links, claimed events, usage and retention, as plain steps."""
+"""The in-memory store's message links, claimed events, job counts and retention, as plain steps."""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import datetime
 
-from bot.models import Turn, TurnStatus, UsageTotals
-from storage.memory_tables import Tables, add_totals
+from bot.models import Turn, TurnStatus
+from storage.memory_tables import Tables
 from storage.times import as_utc
 
 
@@ -54,23 +54,6 @@ def first_job_since(
         ),
         default=None,
     )
-
-
-def usage_totals(
-    tables: Tables, *, platform: str, workspace: str | None, user: str | None, since: date
-) -> UsageTotals:
-    # Days compare as ISO text, as the SQL ledger compares them.
-    first_day = since.isoformat()
-    total = UsageTotals()
-    for entry, spent in tables.ledger.items():
-        if (
-            entry.platform == platform
-            and entry.day >= first_day
-            and user in (None, entry.user)
-            and workspace in (None, entry.workspace)
-        ):
-            total = add_totals(total, spent)
-    return total
 
 
 def prune(tables: Tables, *, before: datetime) -> int:

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from bot.models import Image, Thread, ThreadKey, Turn, TurnStatus, Usage, UsageTotals
+from bot.models import BudgetScope, Image, Thread, ThreadKey, Turn, TurnStatus, Usage, UsageTotals
+from storage.ledger import ledger_size
 from storage.times import utc_day
 
 
@@ -62,6 +63,15 @@ class LedgerKey:
     day: str  # ISO date, compared as text like SQLite's column
     workspace: str
     model: str
+    size: str  # the turn's output size, ONE_SIZE when it asked for none
+
+
+@dataclass(frozen=True)
+class BudgetKey:
+    platform: str
+    workspace: str
+    scope: BudgetScope
+    subject: str
 
 
 @dataclass
@@ -77,6 +87,7 @@ class Tables:
     events: dict[tuple[str, str], EventRow] = field(default_factory=dict)
     leases: dict[str, tuple[str, datetime]] = field(default_factory=dict)  # name: owner, until
     ledger: dict[LedgerKey, UsageTotals] = field(default_factory=dict)
+    budgets: dict[BudgetKey, float] = field(default_factory=dict)  # monthly USD
     # Ids are never reused, even once the newest turns are pruned.
     thread_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     turn_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -134,6 +145,7 @@ def start_turn(
     owner: str,
     lease_until: datetime,
     now: datetime,
+    size: str | None,
 ) -> Turn:
     # Every check comes before the first change: a refused turn leaves nothing behind.
     thread = tables.threads.get(thread_id)
@@ -147,7 +159,7 @@ def start_turn(
         id=next(tables.turn_ids), thread_id=thread_id, number=thread.turn_count,
         parent_id=parent_id, user=user, prompt=prompt, ratio=ratio, model=model,
         inputs=_keep_images(tables, inputs), outputs=(), status=TurnStatus.PENDING,
-        created_at=now,
+        created_at=now, size=size,
     )  # fmt: skip
     tables.turns[turn.id] = TurnRow(
         turn, platform=thread.platform, created_at=now, owner=owner, lease_until=lease_until
@@ -175,6 +187,7 @@ def finish_turn(
     cost_usd: float,
     now: datetime,
     head: bool,
+    possibly_billed: int,
 ) -> Turn:
     """Mark a turn done whatever its state; the caller has checked that it may."""
     row = tables.turns[turn_id]
@@ -186,11 +199,15 @@ def finish_turn(
     thread = tables.threads[row.turn.thread_id]
     if head:
         thread.head_id = turn_id
-    spent = UsageTotals(1, len(outputs), usage.input_tokens, usage.output_tokens, cost_usd)
-    entry = LedgerKey(
-        thread.platform, row.turn.user, utc_day(now), thread.workspace, row.turn.model
-    )
-    tables.ledger[entry] = add_totals(tables.ledger.get(entry, UsageTotals()), spent)
+    spent = UsageTotals(
+        1, len(outputs), usage.input_tokens, usage.output_tokens, cost_usd,
+        possibly_billed=possibly_billed,
+    )  # fmt: skip
+    line = LedgerKey(
+        thread.platform, row.turn.user, utc_day(now), thread.workspace, row.turn.model,
+        ledger_size(row.turn.size),
+    )  # fmt: skip
+    count(tables, line, spent)
     return row.turn
 
 
@@ -202,6 +219,11 @@ def move_head(tables: Tables, turn_id: int) -> None:
     tables.threads[row.turn.thread_id].head_id = turn_id
 
 
+def count(tables: Tables, line: LedgerKey, spent: UsageTotals) -> None:
+    """Add to one line of the ledger (by_size is left empty: it is made when read)."""
+    tables.ledger[line] = add_totals(tables.ledger.get(line, UsageTotals()), spent)
+
+
 def add_totals(one: UsageTotals, other: UsageTotals) -> UsageTotals:
     return UsageTotals(
         jobs=one.jobs + other.jobs,
@@ -209,6 +231,7 @@ def add_totals(one: UsageTotals, other: UsageTotals) -> UsageTotals:
         input_tokens=one.input_tokens + other.input_tokens,
         output_tokens=one.output_tokens + other.output_tokens,
         cost_usd=one.cost_usd + other.cost_usd,
+        possibly_billed=one.possibly_billed + other.possibly_billed,
     )
 
 

@@ -65,7 +65,7 @@ _TABLES: tuple[tuple[str, tuple[str, ...], str, Callable[[Sequence[str]], Conver
     ("turns", ("id", "thread_id", "number", "parent_id", "platform", "user_id", "status",
                "model", "ratio", "created_at", "finished_at", "input_tokens", "output_tokens",
                "total_tokens", "images", "prompt", "text", "error", "parts_json", "owner",
-               "lease_until"), "id",
+               "lease_until", "size"), "id",
      _with(created_at=_time, finished_at=_time, lease_until=_time)),
     ("images", ("sha256", "mime_type", "size", "data"), "rowid", _with(sha256=_blob, data=_blob)),
     ("turn_images", ("turn_id", "role", "position", "sha256"), "turn_id, role, position",
@@ -73,9 +73,11 @@ _TABLES: tuple[tuple[str, tuple[str, ...], str, Callable[[Sequence[str]], Conver
     ("messages", ("platform", "message_id", "turn_id"), "turn_id", _with()),
     ("events", ("platform", "event_id", "claimed_at", "owner", "lease_until", "settled"),
      "claimed_at", _with(claimed_at=_time, lease_until=_time, settled=_flag)),
-    ("usage_ledger", ("platform", "user_id", "day", "workspace", "model", "jobs", "images",
-                      "input_tokens", "output_tokens", "cost_usd"), "day",
-     _with(day=date.fromisoformat)),
+    ("usage_ledger", ("platform", "user_id", "day", "workspace", "model", "size", "jobs",
+                      "images", "input_tokens", "output_tokens", "cost_usd", "possibly_billed"),
+     "day", _with(day=date.fromisoformat)),
+    ("budgets", ("platform", "workspace", "scope", "subject", "monthly_usd"),
+     "platform, workspace", _with()),
 )  # fmt: skip
 _IDENTITIES = (("threads", "id"), ("turns", "id"))
 

@@ -2,115 +2,32 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Concatenate, ParamSpec, TypeVar
 
-import asyncpg
-
-from bot.models import Image, Thread, ThreadKey, Turn, Usage, UsageTotals
+from bot.models import Budget, BudgetScope, Image, Thread, ThreadKey, Turn, Usage, UsageTotals
 from storage import postgres_ownership as ownership
 from storage import postgres_queries as queries
 from storage import postgres_records as records
-from storage.postgres_connection import DRIVER_ERRORS, describe, open_pool
-from storage.postgres_queries import Db
-from storage.times import EVENT_RETENTION, as_utc, utc_now
+from storage import postgres_usage as usage_ledger
+from storage.postgres_pool import HEALTH_TIMEOUT, PostgresPool
+from storage.times import EVENT_RETENTION, as_utc
+
+__all__ = ["HEALTH_TIMEOUT", "PRUNE_BATCH", "PostgresStore"]
 
 logger = logging.getLogger(__name__)
 
-P = ParamSpec("P")
-T = TypeVar("T")
-
 PRUNE_BATCH = 500
 """Turns deleted per write transaction by prune(), so other writes wait only briefly."""
-HEALTH_TIMEOUT = 5.0
-"""Seconds a health probe waits for the database before it reports the store unwell."""
 
 
-class PostgresStore:
+class PostgresStore(PostgresPool):
     """Store on a PostgreSQL database: threads, a tree of turns, images once per hash, usage.
 
     Times are the injected clock's, never the server's now(): every process and every test
     agrees on when a lease runs out, and a clock moved by hand moves it.
     """
-
-    def __init__(
-        self,
-        dsn: str,
-        *,
-        clock: Callable[[], datetime] = utc_now,
-        min_connections: int = 1,
-        max_connections: int = 10,
-    ) -> None:
-        self._dsn = dsn
-        self._where = describe(dsn)
-        self._clock = clock
-        self._sizes = (min_connections, max_connections)
-        self._pool: asyncpg.Pool | None = None
-
-    def __repr__(self) -> str:
-        return f"PostgresStore({self._where!r})"  # never the DSN: it may carry a password
-
-    async def open(self) -> None:
-        """Connect and migrate the schema to the current version."""
-        if self._pool is not None:
-            return
-        low, high = self._sizes
-        self._pool = await open_pool(self._dsn, min_size=low, max_size=high)
-
-    async def close(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            await pool.close()
-
-    async def ping(self) -> bool:
-        """True while the store answers a trivial query."""
-        if self._pool is None:
-            return False
-        try:
-            async with self._pool.acquire(timeout=HEALTH_TIMEOUT) as db:
-                return bool(await db.fetchval("SELECT 1", timeout=HEALTH_TIMEOUT) == 1)
-        except DRIVER_ERRORS:
-            return False
-
-    async def probe_write(self) -> bool:
-        """True when a one-row write commits; False on any database error."""
-        if self._pool is None:
-            return False
-        try:
-            async with asyncio.timeout(HEALTH_TIMEOUT):
-                await self._statement(records.probe_write, self._now())
-        except DRIVER_ERRORS as exc:
-            logger.warning("the database %s cannot be written: %s", self._where, exc)
-            return False
-        return True
-
-    def _acquire(self) -> asyncpg.pool.PoolAcquireContext:
-        if self._pool is None:
-            raise RuntimeError("the store is not open")
-        return self._pool.acquire()
-
-    async def _read(
-        self, work: Callable[Concatenate[Db, P], Awaitable[T]], /, *a: P.args, **k: P.kwargs
-    ) -> T:
-        async with self._acquire() as db:
-            return await work(db, *a, **k)
-
-    async def _write(
-        self, work: Callable[Concatenate[Db, P], Awaitable[T]], /, *a: P.args, **k: P.kwargs
-    ) -> T:
-        """Run work as one transaction; any error rolls all of it back."""
-        async with self._acquire() as db, db.transaction():
-            return await work(db, *a, **k)
-
-    # A write of one statement is a transaction of its own already: no BEGIN and COMMIT
-    # round trips around it.
-    _statement = _read
-
-    def _now(self) -> datetime:
-        return as_utc(self._clock())
 
     # -- threads -------------------------------------------------------------------
 
@@ -145,12 +62,13 @@ class PostgresStore:
         owner: str,
         lease: float,
         claims: Sequence[str] = (),
+        size: str | None = None,
     ) -> Turn:
         """Store a pending turn held by owner, its inputs and its settled claims at once."""
         return await self._write(
             ownership.start_turn, thread_id, parent_id=parent_id, user=user, prompt=prompt,
             ratio=ratio, model=model, inputs=inputs, owner=owner, lease=lease, claims=claims,
-            now=self._now(),
+            now=self._now(), size=size,
         )  # fmt: skip
 
     async def finish_turn(
@@ -164,11 +82,14 @@ class PostgresStore:
         parts_json: str,
         cost_usd: float = 0.0,
         head: bool = True,
+        possibly_billed: int = 0,
     ) -> Turn:
-        """Mark the owner's turn done, store its outputs, add usage; with head, move the head."""
+        """Mark the owner's turn done, store its outputs, add usage (under its model and size);
+        with head, move the head."""
         return await self._write(
             ownership.finish_turn, turn_id, owner=owner, outputs=outputs, text=text, usage=usage,
             parts_json=parts_json, cost_usd=cost_usd, now=self._now(), head=head,
+            possibly_billed=possibly_billed,
         )  # fmt: skip
 
     async def move_head(self, turn_id: int) -> None:
@@ -277,10 +198,42 @@ class PostgresStore:
         user: str | None = None,
         since: date,
     ) -> UsageTotals:
-        """Sums from the ledger for a user and/or a workspace since a day (inclusive)."""
+        """Sums from the ledger for a user and/or a workspace since a day (inclusive), with
+        the cost split by model and size."""
         return await self._read(
-            records.usage_totals, platform=platform, workspace=workspace, user=user, since=since
-        )
+            usage_ledger.usage_totals, platform=platform, workspace=workspace, user=user,
+            since=since,
+        )  # fmt: skip
+
+    async def record_possibly_billed(
+        self, *, platform: str, workspace: str, user: str, calls: int
+    ) -> None:
+        """Count upstream calls that may have been billed for a job that then failed."""
+        await self._statement(
+            usage_ledger.record_possibly_billed, platform=platform, workspace=workspace,
+            user=user, calls=calls, now=self._now(),
+        )  # fmt: skip
+
+    # -- budgets -------------------------------------------------------------------
+
+    async def set_budget(
+        self,
+        *,
+        platform: str,
+        workspace: str,
+        scope: BudgetScope,
+        subject: str,
+        monthly_usd: float | None,
+    ) -> None:
+        """Set a monthly cost budget (None removes it); committed before this returns."""
+        await self._statement(
+            usage_ledger.set_budget, platform=platform, workspace=workspace, scope=scope,
+            subject=subject, monthly_usd=monthly_usd,
+        )  # fmt: skip
+
+    async def budgets(self, *, platform: str, workspace: str) -> list[Budget]:
+        """The budgets set in a workspace, by scope (user, role, workspace) then subject."""
+        return await self._read(usage_ledger.budgets, platform=platform, workspace=workspace)
 
     # -- retention -----------------------------------------------------------------
 

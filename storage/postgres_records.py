@@ -1,12 +1,12 @@
-"""Message links, usage and retention in PostgreSQL; writes run in the caller's transaction."""
+"""Message links, job counts and retention in PostgreSQL; writes run in the caller's transaction."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 
 import asyncpg
 
-from bot.models import Turn, UsageTotals
+from bot.models import Turn
 from storage.postgres_queries import Db, turns_where
 from storage.postgres_rows import row_count
 
@@ -56,25 +56,6 @@ async def first_job_since(db: Db, *, platform: str, user: str, since: datetime) 
         f"SELECT min(created_at) FROM turns WHERE {_NOT_FAILED_SINCE}", platform, user, since
     )
     return first
-
-
-async def usage_totals(
-    db: Db, *, platform: str, workspace: str | None, user: str | None, since: date
-) -> UsageTotals:
-    conditions = ["platform = $1", "day >= $2"]
-    params: list[object] = [platform, since]
-    for column, value in (("user_id", user), ("workspace", workspace)):
-        if value is not None:
-            params.append(value)
-            conditions.append(f"{column} = ${len(params)}")
-    row = await db.fetchrow(
-        "SELECT coalesce(sum(jobs), 0)::bigint, coalesce(sum(images), 0)::bigint,"
-        " coalesce(sum(input_tokens), 0)::bigint, coalesce(sum(output_tokens), 0)::bigint,"
-        f" coalesce(sum(cost_usd), 0.0) FROM usage_ledger WHERE {' AND '.join(conditions)}",
-        *params,
-    )
-    jobs, images, input_tokens, output_tokens, cost = row
-    return UsageTotals(jobs, images, input_tokens, output_tokens, float(cost))
 
 
 async def prune_batch(db: Db, *, before: datetime, size: int) -> int:

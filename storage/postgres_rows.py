@@ -15,7 +15,7 @@ Record = Mapping[str, Any]
 TURN_COLUMNS = """
     t.id, t.thread_id, t.number, t.parent_id, t.user_id, t.prompt, t.ratio, t.model, t.status,
     t.text, t.error, t.input_tokens, t.output_tokens, t.total_tokens, t.images, t.parts_json,
-    t.created_at
+    t.created_at, t.size
 """
 
 
@@ -54,6 +54,7 @@ def turn_from_record(row: Record) -> Turn:
         error=row["error"],
         parts_json=row["parts_json"],
         created_at=row["created_at"],
+        size=row["size"],
     )
 
 

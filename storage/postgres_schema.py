@@ -160,7 +160,33 @@ _V1: tuple[str, ...] = (
     """,
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+# Cost by output size, possibly billed calls and budgets. A turn records the size asked for
+# (NULL: the model's one size, as every older turn had). Ledger rows written before sizes were
+# offered are '1K', the single size every model had; the default only fills them, so a write
+# that forgets the size fails. The primary key gains the size.
+_V2: tuple[str, ...] = (
+    "ALTER TABLE turns ADD COLUMN size text",
+    "ALTER TABLE usage_ledger ADD COLUMN size text NOT NULL DEFAULT '1K'",
+    "ALTER TABLE usage_ledger ALTER COLUMN size DROP DEFAULT",
+    "ALTER TABLE usage_ledger ADD COLUMN possibly_billed bigint NOT NULL DEFAULT 0",
+    """
+    ALTER TABLE usage_ledger DROP CONSTRAINT usage_ledger_pkey,
+        ADD PRIMARY KEY (platform, user_id, day, workspace, model, size)
+    """,
+    # Read before every job of a workspace: small, and looked up by its key's first two columns.
+    """
+    CREATE TABLE budgets (
+        platform text NOT NULL,
+        workspace text NOT NULL,
+        scope text NOT NULL CHECK (scope IN ('user', 'role', 'workspace')),
+        subject text NOT NULL,
+        monthly_usd double precision NOT NULL,
+        PRIMARY KEY (platform, workspace, scope, subject)
+    )
+    """,
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
 """Schema version N is reached by applying MIGRATIONS[N-1]; only ever append."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

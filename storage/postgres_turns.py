@@ -13,8 +13,10 @@ from datetime import datetime
 import asyncpg
 
 from bot.models import Image, Turn, TurnStatus, Usage
+from storage.ledger import ledger_size
 from storage.postgres_queries import Db
 from storage.postgres_rows import INPUT, OUTPUT, TURN_COLUMNS, images_of, turn_from_record
+from storage.postgres_usage import ADD_TO_LINE, LINE_KEY, Spent
 
 
 async def insert_turn(
@@ -29,6 +31,7 @@ async def insert_turn(
     owner: str,
     lease_until: datetime,
     now: datetime,
+    size: str | None,
 ) -> tuple[Turn, str]:
     """A pending turn numbered next in its thread, and the thread's platform; its images are
     attached apart. The thread's row stays locked: its turns are numbered one at a time."""
@@ -37,10 +40,10 @@ async def insert_turn(
             "WITH counted AS (UPDATE threads SET turn_count = turn_count + 1, pruned = false"
             " WHERE id = $1 RETURNING id, turn_count, platform)"
             " INSERT INTO turns (thread_id, number, parent_id, platform, user_id, model, ratio,"
-            " created_at, prompt, status, owner, lease_until)"
-            " SELECT id, turn_count, $2, platform, $3, $4, $5, $6, $7, 'pending', $8, $9"
+            " created_at, prompt, status, owner, lease_until, size)"
+            " SELECT id, turn_count, $2, platform, $3, $4, $5, $6, $7, 'pending', $8, $9, $10"
             " FROM counted RETURNING id, number, platform",
-            thread_id, parent_id, user, model, ratio, now, prompt, owner, lease_until,
+            thread_id, parent_id, user, model, ratio, now, prompt, owner, lease_until, size,
         )  # fmt: skip
     except asyncpg.ForeignKeyViolationError as exc:
         raise LookupError(f"no parent turn {parent_id}") from exc
@@ -49,7 +52,7 @@ async def insert_turn(
     started = Turn(
         id=row["id"], thread_id=thread_id, number=row["number"], parent_id=parent_id,
         user=user, prompt=prompt, ratio=ratio, model=model, inputs=(), outputs=(),
-        status=TurnStatus.PENDING, created_at=now,
+        status=TurnStatus.PENDING, created_at=now, size=size,
     )  # fmt: skip
     return started, str(row["platform"])
 
@@ -96,6 +99,7 @@ async def finish_turn(
     cost_usd: float,
     now: datetime,
     head: bool,
+    possibly_billed: int,
 ) -> tuple[Turn, str] | None:
     """Mark the owner's turn done, unless it is done already: the turn and its status before
     (pending, or failed by another process), or None when there is no such turn to finish."""
@@ -115,38 +119,23 @@ async def finish_turn(
     if row is None:
         return None
     await attach_images(db, turn_id, role=OUTPUT, images=outputs)
-    await _count_usage(
-        db, row["thread_id"], turn_id, user=row["user_id"], model=row["model"],
-        outputs=len(outputs), usage=usage, cost_usd=cost_usd, now=now, head=head,
-    )  # fmt: skip
     done = replace(turn_from_record(row), outputs=tuple(i.sha256 for i in outputs))
+    spent = Spent(len(outputs), usage, cost_usd, possibly_billed)
+    await _count_usage(db, done, spent, now=now, head=head)
     return done, str(row["was"])
 
 
-async def _count_usage(
-    db: Db,
-    thread_id: int,
-    turn_id: int,
-    *,
-    user: str,
-    model: str,
-    outputs: int,
-    usage: Usage,
-    cost_usd: float,
-    now: datetime,
-    head: bool,
-) -> None:
-    """Add a finished turn to the day's ledger row; with head, make it its thread's head."""
+async def _count_usage(db: Db, turn: Turn, spent: Spent, *, now: datetime, head: bool) -> None:
+    """Add a finished turn to its day's ledger line, under its model and size; with head,
+    make it its thread's head."""
     await db.execute(
-        "WITH moved AS (UPDATE threads SET head_id = $9 WHERE id = $8 AND $10)"
-        " INSERT INTO usage_ledger AS u (platform, user_id, day, workspace, model, jobs, images,"
-        " input_tokens, output_tokens, cost_usd)"
-        " SELECT platform, $1, $2, workspace, $3, 1, $4, $5, $6, $7 FROM threads WHERE id = $8"
-        " ON CONFLICT (platform, user_id, day, workspace, model) DO UPDATE SET"
-        " jobs = u.jobs + 1, images = u.images + excluded.images,"
-        " input_tokens = u.input_tokens + excluded.input_tokens,"
-        " output_tokens = u.output_tokens + excluded.output_tokens,"
-        " cost_usd = u.cost_usd + excluded.cost_usd",
-        user, now.date(), model, outputs, usage.input_tokens, usage.output_tokens, cost_usd,
-        thread_id, turn_id, head,
+        "WITH moved AS (UPDATE threads SET head_id = $10 WHERE id = $9 AND $11)"
+        " INSERT INTO usage_ledger AS u (platform, user_id, day, workspace, model, size, jobs,"
+        " images, input_tokens, output_tokens, cost_usd, possibly_billed)"
+        " SELECT platform, $1, $2, workspace, $3, $4, 1, $5, $6, $7, $8, $12"
+        " FROM threads WHERE id = $9"
+        f" ON CONFLICT {LINE_KEY} DO UPDATE SET {ADD_TO_LINE}",
+        turn.user, now.date(), turn.model, ledger_size(turn.size), spent.images,
+        spent.usage.input_tokens, spent.usage.output_tokens, spent.cost_usd, turn.thread_id,
+        turn.id, head, spent.possibly_billed,
     )  # fmt: skip

@@ -6,10 +6,11 @@ import logging
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from bot.models import Image, Thread, ThreadKey, Turn, Usage, UsageTotals
+from bot.models import Budget, BudgetScope, Image, Thread, ThreadKey, Turn, Usage, UsageTotals
 from storage import sqlite_ownership as ownership
 from storage import sqlite_queries as queries
 from storage import sqlite_records as records
+from storage import sqlite_usage as usage_ledger
 from storage.sqlite_file import MIN_FREE_BYTES, SqliteFile, free_bytes
 from storage.times import EVENT_RETENTION
 
@@ -57,12 +58,13 @@ class SqliteStore(SqliteFile):
         owner: str,
         lease: float,
         claims: Sequence[str] = (),
+        size: str | None = None,
     ) -> Turn:
         """Store a pending turn held by owner, its inputs and its settled claims at once."""
         return await self._write(
             ownership.start_turn, thread_id, parent_id=parent_id, user=user, prompt=prompt,
             ratio=ratio, model=model, inputs=inputs, owner=owner, lease=lease, claims=claims,
-            now=self._now(),
+            now=self._now(), size=size,
         )  # fmt: skip
 
     async def finish_turn(
@@ -76,11 +78,14 @@ class SqliteStore(SqliteFile):
         parts_json: str,
         cost_usd: float = 0.0,
         head: bool = True,
+        possibly_billed: int = 0,
     ) -> Turn:
-        """Mark the owner's turn done, store its outputs, add usage; with head, move the head."""
+        """Mark the owner's turn done, store its outputs, add usage (under its model and size);
+        with head, move the head."""
         return await self._write(
             ownership.finish_turn, turn_id, owner=owner, outputs=outputs, text=text, usage=usage,
             parts_json=parts_json, cost_usd=cost_usd, now=self._now(), head=head,
+            possibly_billed=possibly_billed,
         )  # fmt: skip
 
     async def move_head(self, turn_id: int) -> None:
@@ -183,10 +188,42 @@ class SqliteStore(SqliteFile):
         user: str | None = None,
         since: date,
     ) -> UsageTotals:
-        """Sums from the ledger for a user and/or a workspace since a day (inclusive)."""
+        """Sums from the ledger for a user and/or a workspace since a day (inclusive), with
+        the cost split by model and size."""
         return await self._read(
-            records.usage_totals, platform=platform, workspace=workspace, user=user, since=since
-        )
+            usage_ledger.usage_totals, platform=platform, workspace=workspace, user=user,
+            since=since,
+        )  # fmt: skip
+
+    async def record_possibly_billed(
+        self, *, platform: str, workspace: str, user: str, calls: int
+    ) -> None:
+        """Count upstream calls that may have been billed for a job that then failed."""
+        await self._write(
+            usage_ledger.record_possibly_billed, platform=platform, workspace=workspace,
+            user=user, calls=calls, now=self._now(),
+        )  # fmt: skip
+
+    # -- budgets -------------------------------------------------------------------
+
+    async def set_budget(
+        self,
+        *,
+        platform: str,
+        workspace: str,
+        scope: BudgetScope,
+        subject: str,
+        monthly_usd: float | None,
+    ) -> None:
+        """Set a monthly cost budget (None removes it)."""
+        await self._write(
+            usage_ledger.set_budget, platform=platform, workspace=workspace, scope=scope,
+            subject=subject, monthly_usd=monthly_usd,
+        )  # fmt: skip
+
+    async def budgets(self, *, platform: str, workspace: str) -> list[Budget]:
+        """The budgets set in a workspace, by scope (user, role, workspace) then subject."""
+        return await self._read(usage_ledger.budgets, platform=platform, workspace=workspace)
 
     # -- retention -----------------------------------------------------------------
 

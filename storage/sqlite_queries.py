@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.models import Image, Thread, ThreadKey, Turn, TurnStatus, Usage
+from storage import sqlite_usage as usage_ledger
 from storage.hashes import hash_bytes
 from storage.sqlite_rows import (
     INPUT,
@@ -21,7 +22,6 @@ from storage.sqlite_rows import (
     to_micros,
     turns_from_rows,
 )
-from storage.times import utc_day
 
 IN_CHUNK = 500
 """Values per IN (...) list, well below SQLite's limit on bound parameters."""
@@ -160,6 +160,7 @@ def start_turn(
     owner: str,
     lease_until: int,
     now: datetime,
+    size: str | None,
 ) -> Turn:
     counted = first_row(
         db,
@@ -173,10 +174,10 @@ def start_turn(
     try:
         (turn_id,) = db.execute(
             "INSERT INTO turns (thread_id, number, parent_id, platform, user_id, model, ratio,"
-            " created_at, prompt, status, owner, lease_until)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) RETURNING id",
+            " created_at, prompt, status, owner, lease_until, size)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?) RETURNING id",
             (thread_id, number, parent_id, platform, user, model, ratio, to_micros(now), prompt,
-             owner, lease_until),
+             owner, lease_until, size),
         ).fetchall()[0]  # fmt: skip
     except sqlite3.IntegrityError as exc:
         raise LookupError(f"no parent turn {parent_id}") from exc
@@ -184,7 +185,7 @@ def start_turn(
     return Turn(
         id=turn_id, thread_id=thread_id, number=number, parent_id=parent_id, user=user,
         prompt=prompt, ratio=ratio, model=model, inputs=tuple(i.sha256 for i in inputs),
-        outputs=(), status=TurnStatus.PENDING, created_at=now,
+        outputs=(), status=TurnStatus.PENDING, created_at=now, size=size,
     )  # fmt: skip
 
 
@@ -214,32 +215,26 @@ def finish_turn(
     cost_usd: float,
     now: datetime,
     head: bool,
+    possibly_billed: int,
 ) -> Turn:
     """Mark a turn done whatever its state; the caller has checked that it may."""
     done = first_row(
         db,
         "UPDATE turns SET status = 'done', text = ?, parts_json = ?, finished_at = ?,"
         " input_tokens = ?, output_tokens = ?, total_tokens = ?, images = ?, error = NULL,"
-        " lease_until = NULL WHERE id = ? RETURNING thread_id, user_id, model",
+        " lease_until = NULL WHERE id = ? RETURNING thread_id, user_id, model, size",
         (text, parts_json, to_micros(now), usage.input_tokens, usage.output_tokens,
          usage.total_tokens, usage.images, turn_id),
     )  # fmt: skip
     if done is None:
         raise LookupError(f"no turn {turn_id}")
-    thread_id, user, model = done
+    thread_id, user, model, size = done
     _attach_images(db, turn_id, role=OUTPUT, images=outputs)
     if head:
         db.execute("UPDATE threads SET head_id = ? WHERE id = ?", (turn_id, thread_id))
-    db.execute(
-        "INSERT INTO usage_ledger (platform, user_id, day, workspace, model, jobs, images,"
-        " input_tokens, output_tokens, cost_usd)"
-        " SELECT platform, ?, ?, workspace, ?, 1, ?, ?, ?, ? FROM threads WHERE id = ?"
-        " ON CONFLICT DO UPDATE SET jobs = jobs + 1, images = images + excluded.images,"
-        " input_tokens = input_tokens + excluded.input_tokens,"
-        " output_tokens = output_tokens + excluded.output_tokens,"
-        " cost_usd = cost_usd + excluded.cost_usd",
-        (user, utc_day(now), model, len(outputs), usage.input_tokens, usage.output_tokens,
-         cost_usd, thread_id),
+    usage_ledger.count_turn(
+        db, thread_id, user=user, model=model, size=size, images=len(outputs), usage=usage,
+        cost_usd=cost_usd, possibly_billed=possibly_billed, now=now,
     )  # fmt: skip
     (finished,) = turns_where(db, "t.id = ?", (turn_id,))
     return finished

@@ -1,12 +1,11 @@
-"""Message links, claimed events, usage and retention in SQL, run on the connection's thread."""
+"""Message links, claimed events, job counts and retention in SQL, on the connection's thread."""
 
 from __future__ import annotations
 
 import sqlite3
-from datetime import date, datetime
-from typing import Any
+from datetime import datetime
 
-from bot.models import Turn, UsageTotals
+from bot.models import Turn
 from storage.sqlite_queries import chunks, turns_where
 from storage.sqlite_rows import from_micros, placeholders, to_micros
 
@@ -56,29 +55,6 @@ def first_job_since(
         (platform, user, to_micros(since)),
     ).fetchall()[0]
     return None if first is None else from_micros(first)
-
-
-def usage_totals(
-    db: sqlite3.Connection,
-    *,
-    platform: str,
-    workspace: str | None,
-    user: str | None,
-    since: date,
-) -> UsageTotals:
-    conditions = ["platform = ?", "day >= ?"]
-    params: list[Any] = [platform, since.isoformat()]
-    for column, value in (("user_id", user), ("workspace", workspace)):
-        if value is not None:
-            conditions.append(f"{column} = ?")
-            params.append(value)
-    jobs, images, input_tokens, output_tokens, cost = db.execute(
-        "SELECT coalesce(sum(jobs), 0), coalesce(sum(images), 0),"
-        " coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0),"
-        f" coalesce(sum(cost_usd), 0.0) FROM usage_ledger WHERE {' AND '.join(conditions)}",
-        params,
-    ).fetchall()[0]
-    return UsageTotals(jobs, images, input_tokens, output_tokens, float(cost))
 
 
 def prune_batch(db: sqlite3.Connection, *, before: datetime, size: int) -> int:

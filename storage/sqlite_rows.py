@@ -18,7 +18,7 @@ OUTPUT = "output"
 TURN_SELECT = """
     SELECT t.id, t.thread_id, t.number, t.parent_id, t.user_id, t.prompt, t.ratio, t.model,
            t.status, t.text, t.error, t.input_tokens, t.output_tokens, t.total_tokens,
-           t.images, t.parts_json, t.created_at, i.role, i.sha256
+           t.images, t.parts_json, t.created_at, t.size, i.role, i.sha256
 """
 TURN_JOIN = "LEFT JOIN turn_images AS i ON i.turn_id = t.id"
 TURN_ORDER = "i.role, i.position"
@@ -46,7 +46,7 @@ def turns_from_rows(rows: Iterable[Row]) -> list[Turn]:
         if turn_id not in columns:
             columns[turn_id] = row
             images[turn_id] = {INPUT: [], OUTPUT: []}
-        role, sha256 = row[17], row[18]
+        role, sha256 = row[18], row[19]
         if role is not None:
             images[turn_id][role].append(bytes(sha256).hex())
     return [_turn(columns[tid], images[tid]) for tid in columns]
@@ -72,6 +72,7 @@ def _turn(row: Row, images: dict[str, list[str]]) -> Turn:
         error=row[10],
         parts_json=row[15],
         created_at=from_micros(row[16]),
+        size=row[17],
     )
 
 

@@ -155,7 +155,52 @@ _V3: tuple[str, ...] = (
     "CREATE INDEX leases_by_owner ON leases (owner)",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
+# Cost by output size, possibly billed calls and budgets. A turn records the size asked for
+# (NULL: the model's one size, as every older turn had). The ledger's primary key gains the
+# size, which a WITHOUT ROWID table cannot change in place: it is rebuilt, its rows copied as
+# '1K', the single size every model had before sizes were offered.
+_V4: tuple[str, ...] = (
+    "ALTER TABLE turns ADD COLUMN size TEXT",
+    """
+    CREATE TABLE usage_ledger_v4 (
+        platform TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        day TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        model TEXT NOT NULL,
+        size TEXT NOT NULL,
+        jobs INTEGER NOT NULL,
+        images INTEGER NOT NULL,
+        input_tokens INTEGER NOT NULL,
+        output_tokens INTEGER NOT NULL,
+        cost_usd REAL NOT NULL,
+        possibly_billed INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (platform, user_id, day, workspace, model, size)
+    ) WITHOUT ROWID
+    """,
+    """
+    INSERT INTO usage_ledger_v4 (platform, user_id, day, workspace, model, size, jobs, images,
+        input_tokens, output_tokens, cost_usd)
+    SELECT platform, user_id, day, workspace, model, '1K', jobs, images, input_tokens,
+        output_tokens, cost_usd FROM usage_ledger
+    """,
+    "DROP TABLE usage_ledger",
+    "ALTER TABLE usage_ledger_v4 RENAME TO usage_ledger",
+    "CREATE INDEX usage_by_workspace ON usage_ledger (platform, workspace, day)",
+    # Read before every job of a workspace: small, and looked up by its key's first two columns.
+    """
+    CREATE TABLE budgets (
+        platform TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        scope TEXT NOT NULL CHECK (scope IN ('user', 'role', 'workspace')),
+        subject TEXT NOT NULL,
+        monthly_usd REAL NOT NULL,
+        PRIMARY KEY (platform, workspace, scope, subject)
+    ) WITHOUT ROWID
+    """,
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
 """Schema version N is reached by applying MIGRATIONS[N-1]; only ever append."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

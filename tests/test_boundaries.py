@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PLATFORM_SDKS = {"discord", "slack_bolt", "slack_sdk"}
 SQL_DRIVERS = {"aiosqlite", "sqlite3", "asyncpg", "psycopg", "procrastinate"}
 HTTP_LIBRARIES = {"httpx", "aiohttp", "requests", "urllib3"}
-# The composition root and the command line that calls it wire concrete classes; nothing else.
+# The composition root (with its helper) and the command line that calls it wire concrete
+# classes; nothing else.
 WIRING = {"bot/bootstrap.py", "bot/__main__.py"}
 # Packages whose __init__ is their public surface: other packages import only from the root.
 ROOMS = (
@@ -120,6 +121,19 @@ def test_importing_the_core_loads_no_platform_sdk_or_sql_driver(module: str) -> 
         f"import sys, {module}; "
         "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in "
         f"{sorted(PLATFORM_SDKS | SQL_DRIVERS)!r})))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert result.stdout.strip() == ""
+
+
+def test_a_process_on_sqlite_never_loads_the_job_queue_driver() -> None:
+    """procrastinate and psycopg are imported where the PostgreSQL queue is built, only."""
+    probe = (
+        "import sys, bot.bootstrap, adapters.slack; "
+        "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('procrastinate', 'psycopg', 'psycopg_pool'))))"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True

@@ -11,32 +11,34 @@ from collections.abc import AsyncIterator, Sequence
 import discord
 from discord import app_commands
 
-from adapters.common import Clock, excerpt
+from adapters.common import Clock
+from adapters.discord.budgets import BudgetAsk, DiscordBudgets, add_budget_command
 from adapters.discord.buttons import Buttons
-from adapters.discord.client import BananaClient, ResultButton
-from adapters.discord.connections import Connections, login
-from adapters.discord.context import PLATFORM, Services
-from adapters.discord.endpoints import Endpoints
-from adapters.discord.files import Downloads
-from adapters.discord.interactions import (
+from adapters.discord.client import BananaClient, OriginalButton, ResultButton
+from adapters.discord.commands import (
     ImagineOptions,
-    Interactions,
     add_imagine_command,
     add_usage_command,
+    command_shape,
 )
+from adapters.discord.connections import Connections, login
+from adapters.discord.context import OriginalLinks, Services
+from adapters.discord.endpoints import Endpoints
+from adapters.discord.files import Downloads
+from adapters.discord.interactions import Interactions
 from adapters.discord.messages import Messages
+from adapters.discord.notices import notify_interrupted
+from adapters.discord.originals import Originals
+from adapters.discord.results import Results
 from adapters.discord.shards import ShardKeeper
-from adapters.discord.text import only, without_previews
 from bot.config import Settings
 from bot.engine import Engine
 from bot.errors import ConfigError
+from bot.images import ImageWorkers
 from bot.models import ThreadKey, Turn
 
 logger = logging.getLogger(__name__)
 
-INTERRUPTED = (
-    "Sorry <@{user}>, the bot restarted while making your image ({prompt}). Please ask again."
-)
 Tree = app_commands.CommandTree[discord.Client]
 
 
@@ -54,6 +56,8 @@ class DiscordAdapter:
         guild_ready_timeout: float = 2.0,
         drain_timeout: float = 5.0,
         check_budget: float = 2.0,
+        links: OriginalLinks | None = None,
+        images: ImageWorkers | None = None,
     ) -> None:
         self._engine = engine
         self._settings = settings
@@ -64,6 +68,8 @@ class DiscordAdapter:
             progress_interval=progress_interval,
             clock=clock,
             check_budget=check_budget,
+            results=Results(capabilities=engine.capabilities, workers=images),
+            links=links,
         )
         self._ready_timeout = ready_timeout
         self._guild_ready_timeout = guild_ready_timeout
@@ -75,6 +81,8 @@ class DiscordAdapter:
         self._keeper: ShardKeeper | None = None
         self._interactions = Interactions(self._services)
         self._buttons = Buttons(self._services)
+        self._originals = Originals(self._services)
+        self._budgets = DiscordBudgets(self._services)
         self._messages: Messages | None = None
         self._in_flight: set[asyncio.Task[object]] = set()
         base = settings.discord_api_base_url
@@ -126,10 +134,11 @@ class DiscordAdapter:
         client = BananaClient(
             handlers=self, guild_ready_timeout=self._guild_ready_timeout, **sharding
         )
-        client.add_dynamic_items(ResultButton)
+        client.add_dynamic_items(ResultButton, OriginalButton)
         tree: Tree = app_commands.CommandTree(client)
-        add_imagine_command(tree, self.on_imagine)
+        add_imagine_command(tree, self.on_imagine, command_shape(self._engine))
         add_usage_command(tree, self.on_usage)
+        add_budget_command(tree, self.on_budget)
         return client, tree
 
     def _shard_ended(self, shard: int) -> None:
@@ -212,6 +221,10 @@ class DiscordAdapter:
         async with self._tracked(f"/usage {interaction.id}"):
             await self._interactions.usage(interaction)
 
+    async def on_budget(self, interaction: discord.Interaction, ask: BudgetAsk) -> None:
+        async with self._tracked(f"/budget {interaction.id}"):
+            await self._budgets.answer(interaction, ask)
+
     async def on_message(self, message: discord.Message) -> None:
         if self._messages is not None:
             async with self._tracked(f"message {message.id}"):
@@ -227,6 +240,12 @@ class DiscordAdapter:
         async with self._tracked(f"refine of turn {turn_id}"):
             await self._buttons.refine_submit(interaction, turn_id, message_id, text)
 
+    async def on_original(
+        self, interaction: discord.Interaction, turn_id: int, index: int, extension: str
+    ) -> None:
+        async with self._tracked(f"original of turn {turn_id}"):
+            await self._originals.click(interaction, turn_id, index, extension)
+
     async def on_malformed(self, interaction: discord.Interaction, custom_id: str) -> None:
         async with self._tracked(f"interaction {interaction.id}"):
             await self._buttons.malformed(interaction, custom_id)
@@ -235,42 +254,8 @@ class DiscordAdapter:
 
     async def notify_failed(self, turns: Sequence[tuple[Turn, ThreadKey]]) -> None:
         """Tell users whose job a restart interrupted, where they asked (best effort)."""
-        home = self._home
-        if home is None:
-            return
-        for turn, key in turns:
-            if key.platform != PLATFORM:
-                continue
-            prompt = without_previews(excerpt(turn.prompt))
-            text = INTERRUPTED.format(user=turn.user, prompt=f"“{prompt}”")
-            try:
-                only_them = only(discord.Object(int(turn.user)))
-                channel = await _channel_for(home, self._clients(), key)
-                await channel.send(text, allowed_mentions=only_them)
-            except (discord.HTTPException, ValueError) as exc:
-                logger.warning("could not tell user %s about turn %s: %s", turn.user, turn.id, exc)
-
-
-async def _channel_for(
-    home: discord.Client, connected: Sequence[discord.Client], key: ThreadKey
-) -> discord.abc.Messageable:
-    """The thread the conversation lives in when it is known, else its channel."""
-    if key.thread.isdigit():
-        for client in connected:
-            thread = client.get_channel(int(key.thread))
-            if isinstance(thread, discord.Thread):
-                return thread
-        if key.thread != key.channel:
-            # Not cached: a standby's, another shard's, or an archived thread (or no thread).
-            with contextlib.suppress(discord.HTTPException):
-                found = await home.fetch_channel(int(key.thread))
-                if isinstance(found, discord.Thread):
-                    return found
-    for client in connected:
-        channel = client.get_channel(int(key.channel))
-        if isinstance(channel, discord.abc.Messageable):
-            return channel
-    return home.get_partial_messageable(int(key.channel))
+        if self._home is not None:
+            await notify_interrupted(self._home, self._clients(), turns)
 
 
 def _listed(shards: Sequence[int]) -> str:

@@ -24,7 +24,15 @@ from adapters.discord.context import (
     source_key,
 )
 from adapters.discord.guard import MALFORMED, Opened, acknowledge, refusal_of, refuse
-from bot.engine import ELSEWHERE, GONE, Deliver, QueueCallback
+from bot.engine import (
+    ELSEWHERE,
+    GONE,
+    UPSCALE_PROMPT,
+    Deliver,
+    Engine,
+    QueueCallback,
+    upscale_size,
+)
 from bot.errors import AccessDenied, NothingToRefine
 from bot.models import Reply, Request, Turn
 
@@ -42,6 +50,8 @@ class Buttons:
     async def click(self, interaction: discord.Interaction, action: str, turn_id: int) -> None:
         if action == "reroll":
             await self._reroll(interaction, turn_id)
+        elif action == "upscale":
+            await self._upscale(interaction, turn_id)
         elif action == "refine":
             await self._open_modal(interaction, turn_id)
         else:
@@ -77,7 +87,7 @@ class Buttons:
             turn = await self._shown(turn_id, _message_id(interaction))
             again = Request(
                 key=source_key(interaction), user=user, text=turn.prompt, ratio=turn.ratio,
-                model=turn.model, roles=roles,
+                model=turn.model, size=turn.size, roles=roles,
             )  # fmt: skip
             await engine.precheck(again, attachments=len(turn.inputs))
 
@@ -87,6 +97,27 @@ class Buttons:
             )
 
         await self._checked_job(interaction, check(), job, what=f"re-roll of turn {turn_id}")
+
+    async def _upscale(self, interaction: discord.Interaction, turn_id: int) -> None:
+        """That image again at its model's largest size, posted where a re-roll goes."""
+        engine = self._services.engine
+        user, roles = str(interaction.user.id), roles_of(interaction.user)
+
+        async def check() -> None:
+            turn = await self._shown(turn_id, _message_id(interaction))
+            larger = upscale_size(engine.capabilities(turn.model), turn.size)
+            asked = Request(
+                key=source_key(interaction), user=user, text=UPSCALE_PROMPT, model=turn.model,
+                size=larger, reply_to=turn_id, roles=roles,
+            )  # fmt: skip
+            await engine.precheck(asked, refine=True)
+
+        async def job(on_queued: QueueCallback, deliver: Deliver) -> Reply:
+            return await engine.upscale(
+                turn_id, user=user, roles=roles, on_queued=on_queued, deliver=deliver
+            )
+
+        await self._checked_job(interaction, check(), job, what=f"upscale of turn {turn_id}")
 
     async def _checked_job(
         self, interaction: discord.Interaction, check: Awaitable[None], job: Job, *, what: str
@@ -135,14 +166,7 @@ class Buttons:
             logger.info("result of turn %s was already deleted", turn_id)
 
     async def _shown(self, turn_id: int, message_id: int | None) -> Turn:
-        """The turn, when the message it was used on shows a turn of the same conversation."""
-        if message_id is None:
-            raise AccessDenied(ELSEWHERE)
-        engine = self._services.engine
-        turn = await engine.turn_at(turn_id, platform=PLATFORM, message_id=str(message_id))
-        if not turn.outputs:
-            raise NothingToRefine(GONE)
-        return turn
+        return await shown_turn(self._services.engine, turn_id, message_id)
 
     def _refinement(self, interaction: discord.Interaction, turn_id: int, text: str) -> Request:
         return Request(
@@ -152,6 +176,16 @@ class Buttons:
             reply_to=turn_id,
             roles=roles_of(interaction.user),
         )
+
+
+async def shown_turn(engine: Engine, turn_id: int, message_id: int | None) -> Turn:
+    """The turn, when the message it was used on shows a turn of the same conversation."""
+    if message_id is None:
+        raise AccessDenied(ELSEWHERE)
+    turn = await engine.turn_at(turn_id, platform=PLATFORM, message_id=str(message_id))
+    if not turn.outputs:
+        raise NothingToRefine(GONE)
+    return turn
 
 
 def _message_id(interaction: discord.Interaction) -> int | None:

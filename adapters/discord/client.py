@@ -8,12 +8,18 @@ from typing import Any, Protocol, cast
 
 import discord
 
-ACTIONS = ("reroll", "refine", "delete")
+ACTIONS = ("reroll", "refine", "upscale", "delete")
 # Ids are bounded to 18 digits so that every id that matches fits the store's 64-bit integers.
-BUTTON_TEMPLATE = r"banana:(?P<action>reroll|refine|delete):(?P<turn>[0-9]{1,18})"
+BUTTON_TEMPLATE = r"banana:(?P<action>reroll|refine|upscale|delete):(?P<turn>[0-9]{1,18})"
+# "Original" on a preview: which of the turn's images, and its file type (the link's extension).
+ORIGINAL_TEMPLATE = (
+    r"banana:original:(?P<turn>[0-9]{1,18}):(?P<index>[0-9]{1,2})"
+    r":(?P<ext>png|jpg|webp|gif|heic|heif|avif|bin)"
+)
 # The modal carries the message its button was on, to check the turn against it again.
 MODAL_ID = re.compile(r"banana:refine-modal:(?P<turn>[0-9]{1,18})(?::(?P<message>[0-9]{1,20}))?")
 BUTTON_ID = re.compile(BUTTON_TEMPLATE)
+ORIGINAL_ID = re.compile(ORIGINAL_TEMPLATE)
 INSTRUCTION_ID = "instruction"
 
 
@@ -28,6 +34,10 @@ class Handlers(Protocol):
 
     async def on_refine_submit(
         self, interaction: discord.Interaction, turn_id: int, message_id: int | None, text: str
+    ) -> None: ...
+
+    async def on_original(
+        self, interaction: discord.Interaction, turn_id: int, index: int, extension: str
     ) -> None: ...
 
     async def on_malformed(self, interaction: discord.Interaction, custom_id: str) -> None: ...
@@ -85,7 +95,8 @@ def _reaches_result_button(
     discord.py drops, without an answer, a click whose custom_id is not on the message.
     """
     message = interaction.message
-    if BUTTON_ID.fullmatch(custom_id) is None or message is None:
+    ours = BUTTON_ID.fullmatch(custom_id) or ORIGINAL_ID.fullmatch(custom_id)
+    if ours is None or message is None:
         return False
     button = discord.ComponentType.button.value
     return data.get("component_type") == button and custom_id in _custom_ids(message.components)
@@ -119,23 +130,31 @@ def _submitted_value(components: list[Any], custom_id: str) -> str | None:
 _LOOK: dict[str, tuple[str, discord.ButtonStyle, str]] = {
     "reroll": ("Re-roll", discord.ButtonStyle.secondary, "🎲"),
     "refine": ("Refine", discord.ButtonStyle.primary, "✏️"),
+    "upscale": ("Upscale", discord.ButtonStyle.secondary, "🔍"),
     "delete": ("Delete", discord.ButtonStyle.danger, "🗑️"),
+    "original": ("Original", discord.ButtonStyle.secondary, "📎"),
 }
+
+
+def _button(action: str, custom_id: str, *, suffix: str, row: int | None) -> discord.ui.Button[Any]:
+    label, style, emoji = _LOOK[action]
+    return discord.ui.Button(
+        label=f"{label} {suffix}".strip(), style=style, emoji=emoji, custom_id=custom_id, row=row
+    )
 
 
 class ResultButton(
     discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
     template=BUTTON_TEMPLATE,
 ):
-    """Re-roll / Refine / Delete on a result; the custom_id carries the action and the turn id."""
+    """Re-roll / Refine / Upscale / Delete on a result; the custom_id carries the action and
+    the turn id. `suffix` numbers the image the button is for when a message shows several."""
 
-    def __init__(self, action: str, turn_id: int) -> None:
-        label, style, emoji = _LOOK[action]
-        super().__init__(
-            discord.ui.Button(
-                label=label, style=style, emoji=emoji, custom_id=f"banana:{action}:{turn_id}"
-            )
-        )
+    def __init__(
+        self, action: str, turn_id: int, *, suffix: str = "", row: int | None = None
+    ) -> None:
+        custom_id = f"banana:{action}:{turn_id}"
+        super().__init__(_button(action, custom_id, suffix=suffix, row=row))
         self.action = action
         self.turn_id = turn_id
 
@@ -155,11 +174,33 @@ class ResultButton(
             await client.handlers.on_button(interaction, self.action, self.turn_id)
 
 
-def result_view(turn_id: int) -> discord.ui.View:
-    view = discord.ui.View(timeout=None)
-    for action in ACTIONS:
-        view.add_item(ResultButton(action, turn_id))
-    return view
+class OriginalButton(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    template=ORIGINAL_TEMPLATE,
+):
+    """On a result shown as a preview: the exact bytes of one of the turn's images."""
+
+    def __init__(
+        self, turn_id: int, index: int, extension: str, *, suffix: str = "", row: int | None = None
+    ) -> None:
+        custom_id = f"banana:original:{turn_id}:{index}:{extension}"
+        super().__init__(_button("original", custom_id, suffix=suffix, row=row))
+        self.turn_id, self.index, self.extension = turn_id, index, extension
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> OriginalButton:
+        return cls(int(match["turn"]), int(match["index"]), match["ext"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        client = interaction.client
+        if isinstance(client, BananaClient):
+            await client.handlers.on_original(interaction, self.turn_id, self.index, self.extension)
 
 
 class RefineModal(discord.ui.Modal):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from typing import Protocol
 
 import discord
 
@@ -12,6 +13,7 @@ from adapters import common
 from adapters.common import Clock, Delivered, Job, Outlet
 from adapters.discord.delivery import InteractionOutlet
 from adapters.discord.files import Downloads
+from adapters.discord.results import Results
 from adapters.discord.text import NO_MENTIONS
 from bot.engine import Engine
 from bot.models import ThreadKey
@@ -21,6 +23,14 @@ logger = logging.getLogger(__name__)
 PLATFORM = "discord"
 THREAD_HINT = "Reply in this thread to refine the image; reply to an earlier version to branch."
 _SPACES = re.compile(r"\s+")
+
+
+class OriginalLinks(Protocol):
+    """Signed, expiring links to a result's exact bytes (bot.ops.Links, when PUBLIC_URL is set)."""
+
+    ttl_seconds: float
+
+    def url_for(self, image_sha256: str, *, mime: str) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -33,6 +43,8 @@ class Services:
     progress_interval: float
     clock: Clock
     check_budget: float  # seconds the checks may take before an interaction is deferred anyway
+    results: Results
+    links: OriginalLinks | None = None
 
 
 def parent_channel_id(channel: object) -> int:
@@ -86,6 +98,7 @@ def interaction_outlet(
         interaction,
         interval=services.progress_interval,
         clock=services.clock,
+        results=services.results,
         post_to=post_to,
     )
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
@@ -12,58 +11,31 @@ from contextlib import AbstractAsyncContextManager
 import discord
 
 from adapters.common import Clock
-from adapters.discord.client import result_view
 from adapters.discord.progress import QueueNotice
-from adapters.discord.text import MAX_CONTENT, NO_MENTIONS, fit, say, without_previews
+from adapters.discord.results import Rendered, Results, upload_limits
+from adapters.discord.text import NO_MENTIONS, say
 from bot.models import Reply
 
 logger = logging.getLogger(__name__)
 
-MAX_FILES = 10
 TYPING_EVERY = 8.0  # Discord shows "is typing" for about 10 s per call
-SHORTENED = "-# The model wrote more than fits in one message; this is the start of it."
-
-
-def result_content(reply: Reply) -> str:
-    """The model's words (links not unfurled, cut to fit) and a footer: ratio, model, turn."""
-    turn = reply.turn
-    footer = f"-# {turn.ratio or 'auto ratio'} · {turn.model} · turn {turn.number}"
-    text = without_previews(reply.text.strip())
-    room = MAX_CONTENT - len(footer) - 1
-    if len(text) > room:
-        footer = f"{SHORTENED}\n{footer}"
-        text = fit(text, room - len(SHORTENED) - 1)
-    return f"{text}\n{footer}" if text else footer
-
-
-def result_files(reply: Reply) -> list[discord.File]:
-    """The upstream's bytes, unchanged, named image-<turn>.<ext>."""
-    images = reply.images[:MAX_FILES]
-    number = reply.turn.number
-    return [
-        discord.File(
-            io.BytesIO(image.data),
-            filename=(
-                f"image-{number}.{image.extension}"
-                if len(images) == 1
-                else f"image-{number}-{index}.{image.extension}"
-            ),
-        )
-        for index, image in enumerate(images, start=1)
-    ]
 
 
 class _Outlet:
     """What both of a job's places on Discord share: the queue notice and how results are named."""
 
-    def __init__(self, *, interval: float, clock: Clock) -> None:
+    def __init__(self, *, interval: float, clock: Clock, results: Results) -> None:
         self._notice = QueueNotice(self._show, interval=interval, clock=clock)
+        self._results = results
 
     async def on_queued(self, position: int) -> None:
         await self._notice(position)
 
     def message_id(self, message: discord.Message) -> str:
         return str(message.id)
+
+    async def _rendered(self, reply: Reply, guild: discord.Guild | None) -> Rendered:
+        return await self._results.render(reply, limits=upload_limits(guild))
 
     async def _show(self, text: str) -> None:
         raise NotImplementedError
@@ -81,9 +53,10 @@ class InteractionOutlet(_Outlet):
         *,
         interval: float,
         clock: Clock,
+        results: Results,
         post_to: discord.abc.Messageable | None = None,
     ) -> None:
-        super().__init__(interval=interval, clock=clock)
+        super().__init__(interval=interval, clock=clock, results=results)
         self._interaction = interaction
         self._post_to = post_to
 
@@ -95,14 +68,17 @@ class InteractionOutlet(_Outlet):
 
     async def deliver(self, reply: Reply) -> discord.Message:
         await self._notice.close()
-        content, files = result_content(reply), result_files(reply)
-        view = result_view(reply.turn.id)
+        where = getattr(self._post_to, "guild", None) if self._post_to else None
+        made = await self._rendered(reply, where or self._interaction.guild)
         if self._post_to is None:
             return await self._interaction.edit_original_response(
-                content=content, attachments=files, view=view, allowed_mentions=NO_MENTIONS
+                content=made.content,
+                attachments=made.files,
+                view=made.view,
+                allowed_mentions=NO_MENTIONS,
             )
         message = await self._post_to.send(
-            content, files=files, view=view, allowed_mentions=NO_MENTIONS
+            made.content, files=made.files, view=made.view, allowed_mentions=NO_MENTIONS
         )
         await self._interaction.edit_original_response(
             content=f"Here it is: {message.jump_url}", allowed_mentions=NO_MENTIONS
@@ -129,8 +105,10 @@ class InteractionOutlet(_Outlet):
 class MessageOutlet(_Outlet):
     """A user's message: typing while working, a placeholder while queued, a reply at the end."""
 
-    def __init__(self, message: discord.Message, *, interval: float, clock: Clock) -> None:
-        super().__init__(interval=interval, clock=clock)
+    def __init__(
+        self, message: discord.Message, *, interval: float, clock: Clock, results: Results
+    ) -> None:
+        super().__init__(interval=interval, clock=clock, results=results)
         self._message = message
         self._placeholder: discord.Message | None = None
 
@@ -161,8 +139,8 @@ class MessageOutlet(_Outlet):
 
     async def deliver(self, reply: Reply) -> discord.Message:
         await self._clear()
-        view = result_view(reply.turn.id)
-        return await self._reply(result_content(reply), files=result_files(reply), view=view)
+        made = await self._rendered(reply, self._message.guild)
+        return await self._reply(made.content, files=made.files, view=made.view)
 
     async def fail(self, text: str) -> None:
         await self._clear()

@@ -1,13 +1,12 @@
-"""/imagine and /usage: their registration and their answers."""
+"""/imagine and /usage: their answers (commands.py registers them)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import discord
-from discord import app_commands
 
+from adapters.discord.commands import ImagineOptions
 from adapters.discord.context import (
     PLATFORM,
     Services,
@@ -22,56 +21,6 @@ from adapters.discord.guard import acknowledge, admit
 from adapters.discord.text import NO_MENTIONS, say
 from bot.engine import Deliver, QueueCallback
 from bot.models import Reply, Request
-from bot.upstream import RATIOS
-
-
-@dataclass(frozen=True)
-class ImagineOptions:
-    prompt: str
-    ratio: str | None
-    images: tuple[discord.Attachment, ...]
-
-
-ImagineHandler = Callable[[discord.Interaction, ImagineOptions], Awaitable[None]]
-
-
-def add_imagine_command(
-    tree: app_commands.CommandTree[discord.Client], handler: ImagineHandler
-) -> None:
-    """Register /imagine on the tree; the callback hands everything to `handler`."""
-
-    @tree.command(name="imagine", description="Make an image from a prompt, or edit/combine images")
-    @app_commands.describe(
-        prompt="What to draw, or how to change the attached images",
-        aspect_ratio="Shape of the result (default: like the input image, else square)",
-        image1="An image to edit or use as a reference",
-        image2="A second image to combine",
-        image3="A third image to combine",
-    )
-    @app_commands.choices(aspect_ratio=[app_commands.Choice(name=r, value=r) for r in RATIOS])
-    async def imagine(
-        interaction: discord.Interaction,
-        prompt: str,
-        aspect_ratio: str | None = None,
-        image1: discord.Attachment | None = None,
-        image2: discord.Attachment | None = None,
-        image3: discord.Attachment | None = None,
-    ) -> None:
-        images = tuple(image for image in (image1, image2, image3) if image is not None)
-        await handler(interaction, ImagineOptions(prompt, aspect_ratio, images))
-
-
-UsageHandler = Callable[[discord.Interaction], Awaitable[None]]
-
-
-def add_usage_command(
-    tree: app_commands.CommandTree[discord.Client], handler: UsageHandler
-) -> None:
-    """Register /usage: the caller's images and tokens (and the server's, for admins)."""
-
-    @tree.command(name="usage", description="Your images and tokens today and over 30 days")
-    async def usage(interaction: discord.Interaction) -> None:
-        await handler(interaction)
 
 
 class Interactions:
@@ -87,6 +36,10 @@ class Interactions:
             user=str(interaction.user.id),
             text=options.prompt,
             ratio=options.ratio,
+            model=options.model,
+            size=options.size,
+            count=options.count,
+            search=options.search,
             roles=roles_of(interaction.user),
         )
         limit = min(services.max_download_bytes, interaction.filesize_limit)

@@ -20,7 +20,9 @@ from adapters.discord.context import (
 )
 from adapters.discord.delivery import MessageOutlet
 from adapters.discord.guard import admit, refusal_of, refuse_message
+from adapters.options import parse_options
 from bot.engine import Deliver, QueueCallback
+from bot.errors import BotError
 from bot.models import Reply, Request, ThreadKey
 
 logger = logging.getLogger(__name__)
@@ -71,15 +73,11 @@ class Messages:
         claims: tuple[str, ...],
     ) -> None:
         services = self._services
-        author = message.author
-        request = Request(
-            key=route.key,
-            user=str(author.id),
-            text=text,
-            reply_to=route.reply_to,
-            roles=roles_of(author),
-            claims=claims,
-        )
+        try:
+            request = _request_of(message, route, text=text, claims=claims)
+        except BotError as exc:  # an option typed without its value
+            await refuse_message(message, exc.user_message)
+            return
         limit = services.max_download_bytes
         check = admit(
             services.engine, request, message.attachments, refine=not route.fresh, limit_bytes=limit
@@ -96,10 +94,36 @@ class Messages:
                 return await services.engine.imagine(asked, on_queued=on_queued, deliver=deliver)
             return await services.engine.refine(asked, on_queued=on_queued, deliver=deliver)
 
-        outlet = MessageOutlet(message, interval=services.progress_interval, clock=services.clock)
+        outlet = MessageOutlet(
+            message,
+            interval=services.progress_interval,
+            clock=services.clock,
+            results=services.results,
+        )
         delivered = await run_job(services, outlet, job, what="message", context=str(message.id))
         if delivered is not None and route.fresh:
             await start_thread(services, channel, delivered)
+
+
+def _request_of(
+    message: discord.Message, route: Route, *, text: str, claims: tuple[str, ...]
+) -> Request:
+    """The request a message makes, its typed options (--ar, --model, --size, --n, --search)
+    taken out of its text."""
+    options = parse_options(text)
+    return Request(
+        key=route.key,
+        user=str(message.author.id),
+        text=options.text,
+        ratio=options.ratio,
+        model=options.model,
+        size=options.size,
+        count=options.count,
+        search=options.search,
+        reply_to=route.reply_to,
+        roles=roles_of(message.author),
+        claims=claims,
+    )
 
 
 def _without_mention(content: str, user_id: int) -> str:

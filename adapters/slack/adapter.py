@@ -25,7 +25,7 @@ from adapters.slack.parsing import PLATFORM, place_of
 from adapters.slack.replies import SlackPoster
 from adapters.slack.text import literal, unescape
 from bot.config import Settings
-from bot.engine import Engine
+from bot.engine import Engine, InProcessQueue, JobQueue
 from bot.errors import ConfigError
 from bot.models import ThreadKey, Turn
 
@@ -45,7 +45,9 @@ class SlackAdapter:
         settings: Settings,
         web_client: AsyncWebClient | None = None,
         socket_connect_timeout: float = SOCKET_CONNECT_TIMEOUT,
+        jobs: JobQueue | None = None,
     ) -> None:
+        """Jobs go through `jobs` when given (a queue processes share); else they start here."""
         if settings.slack_bot_token is None:
             raise ConfigError("SLACK_BOT_TOKEN is not set, so Slack cannot be enabled.")
         token = settings.slack_bot_token.get_secret_value()
@@ -61,7 +63,8 @@ class SlackAdapter:
             self._client, settings.slack_signing_secret, socket_mode=self._app_token is not None
         )
         self._tasks = BackgroundTasks(adopt=engine.adopt)
-        self._poster = SlackPoster(self._client)
+        self._jobs = jobs or InProcessQueue(self._tasks.spawn)
+        self._poster = SlackPoster(self._client, capabilities=engine.capabilities)
         self._files = SlackFiles(
             token=token,
             api_url=self._api_url,
@@ -81,7 +84,7 @@ class SlackAdapter:
             tasks=self._tasks,
             runner=JobRunner(poster=self._poster, links=engine),
         )
-        handlers = SlackHandlers(wiring, files=self._files)
+        handlers = SlackHandlers(wiring, files=self._files, jobs=self._jobs)
         handlers.register(self._app)
         SlackButtons(wiring).register(self._app)
         return handlers

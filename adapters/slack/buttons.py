@@ -1,4 +1,4 @@
-"""The Re-roll and Refine buttons and the Refine modal: acked at once, checked, then run.
+"""The Re-roll, Refine and Upscale buttons and the Refine modal: acked, checked, then run.
 
 A button's value and a modal's metadata come back from Slack as we wrote them, yet they are
 read as untrusted: the turn they name is used only on a message of its own conversation.
@@ -19,20 +19,16 @@ from adapters.slack.parsing import (
     Origin,
     click_of,
     parse_prompt,
+    prompt_request,
     team_of,
     user_of,
     view_origin,
 )
-from adapters.slack.replies import (
-    INSTRUCTION_BLOCK,
-    INSTRUCTION_INPUT,
-    REFINE,
-    REFINE_VIEW,
-    REROLL,
-    refine_view,
-)
+from adapters.slack.replies import INSTRUCTION_BLOCK, INSTRUCTION_INPUT, REFINE_VIEW, refine_view
+from adapters.slack.results import REFINE, REROLL, UPSCALE
 from adapters.slack.text import quoted
 from bot.engine import ELSEWHERE, Deliver, QueueCallback
+from bot.errors import BotError
 from bot.models import Reply, Request
 
 logger = logging.getLogger(__name__)
@@ -54,6 +50,7 @@ class SlackButtons:
         """Attach the listeners to the bolt app."""
         app.action(REROLL)(self.on_reroll)
         app.action(REFINE)(self.on_refine)
+        app.action(UPSCALE)(self.on_upscale)
         app.view(REFINE_VIEW)(self.on_refine_submit)
 
     async def on_reroll(self, ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -77,6 +74,29 @@ class SlackButtons:
 
         note = f"<@{user}> asked for a re-roll."
         context = f"re-roll of turn {turn.id}"
+        await self._runner.run_anchored(origin.place, note, operation, context=context)
+
+    async def on_upscale(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        """Upscale: that image again at its model's largest size, posted in the same thread."""
+        await ack()
+        click = _clicker(body)
+        if click is not None:
+            self._tasks.spawn(self._upscale(click), name=f"slack upscale {click.origin}")
+
+    async def _upscale(self, click: Click) -> None:
+        found = await self._guard.click(click, upscale=True)
+        if found is None:
+            return
+        turn, origin = found
+        user = click.user
+
+        async def operation(on_queued: QueueCallback, deliver: Deliver) -> Reply:
+            return await self._engine.upscale(
+                turn.id, user=user, on_queued=on_queued, deliver=deliver
+            )
+
+        note = f"<@{user}> asked for image #{turn.number} in a larger size."
+        context = f"upscale of turn {turn.id}"
         await self._runner.run_anchored(origin.place, note, operation, context=context)
 
     async def on_refine(self, ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -105,7 +125,11 @@ class SlackButtons:
         """The modal's instruction refines from the turn whose button was pressed."""
         values = view.get("state", {}).get("values", {})
         typed = values.get(INSTRUCTION_BLOCK, {}).get(INSTRUCTION_INPUT, {}).get("value") or ""
-        prompt = parse_prompt(str(typed))
+        try:
+            prompt = parse_prompt(str(typed))
+        except BotError as exc:
+            await ack(response_action="errors", errors={INSTRUCTION_BLOCK: exc.user_message})
+            return
         if not prompt.text:
             await ack(response_action="errors", errors={INSTRUCTION_BLOCK: "Describe the change."})
             return
@@ -115,12 +139,8 @@ class SlackButtons:
             await ack(response_action="errors", errors={INSTRUCTION_BLOCK: ELSEWHERE})
             return
         await ack()
-        request = Request(
-            key=origin.key(team_of(body)),
-            user=user,
-            text=prompt.text,
-            ratio=prompt.ratio,
-            reply_to=origin.turn_id,
+        request = prompt_request(
+            prompt, key=origin.key(team_of(body)), user=user, reply_to=origin.turn_id
         )
         self._tasks.spawn(self._refine(origin, request), name=f"slack refine {origin}")
 

@@ -14,10 +14,10 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from adapters.common import APOLOGY
 from adapters.slack.files import SlackFiles
-from adapters.slack.parsing import PLATFORM, Click, Origin, Place
+from adapters.slack.parsing import PLATFORM, Click, Origin, Place, Prompt, parse_prompt
 from adapters.slack.replies import SlackPoster, tell
 from adapters.slack.text import literal
-from bot.engine import ELSEWHERE, Engine
+from bot.engine import ELSEWHERE, Engine, upscale_size
 from bot.errors import AccessDenied, BotError
 from bot.models import Request, Turn
 
@@ -31,6 +31,16 @@ class Guard:
         self._engine = engine
         self._poster = poster
         self._files = files
+
+    async def prompt(
+        self, text: str, place: Place, user: str, *, bot_user_id: str | None
+    ) -> Prompt | None:
+        """The prompt and its options; None (the user told why) for an option without a value."""
+        try:
+            return parse_prompt(text, bot_user_id=bot_user_id)
+        except BotError as exc:
+            await self._refuse(exc, place, user, context=f"options in {place.channel}")
+            return None
 
     async def message(
         self, request: Request, place: Place, *, files: list[dict[str, Any]], refine: bool
@@ -55,13 +65,21 @@ class Guard:
             return False
         return True
 
-    async def click(self, click: Click) -> tuple[Turn, Origin] | None:
-        """The turn a button names, if it is the clicked message's and the clicker may go on."""
+    async def click(self, click: Click, *, upscale: bool = False) -> tuple[Turn, Origin] | None:
+        """The turn a button names, if it is the clicked message's and the clicker may go on;
+        an upscale also needs a model that makes a larger size than the turn's."""
         try:
             origin = _named(click.origin)
             turn = await self._turn_at(origin)
+            size = turn.size
+            if upscale:
+                size = upscale_size(self._engine.capabilities(turn.model), turn.size)
             again = Request(
-                key=origin.key(click.team), user=click.user, text=turn.prompt, model=turn.model
+                key=origin.key(click.team),
+                user=click.user,
+                text=turn.prompt,
+                model=turn.model,
+                size=size,
             )
             await self._engine.precheck(again)
         except Exception as exc:

@@ -1,5 +1,6 @@
-"""Bolt listeners for messages and /imagine: each acks at once, claims its delivery, checks
-the request, and runs the job in the background."""
+"""Bolt listeners for messages and /imagine: each acks at once and defers the delivery's job;
+the job (in this process, or in any process's worker on a shared queue) claims the delivery,
+checks the request and runs it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,15 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 
 from adapters.common import APOLOGY, Route, route_message
+from adapters.slack.budgets import SlackBudgets, is_budget_command
+from adapters.slack.deferral import (
+    COMMAND,
+    EVENT,
+    Deferral,
+    bounded,
+    command_deferral,
+    event_deferral,
+)
 from adapters.slack.files import SlackFiles
 from adapters.slack.jobs import Wiring
 from adapters.slack.parsing import (
@@ -23,13 +33,15 @@ from adapters.slack.parsing import (
     is_user_post,
     parse_prompt,
     place_of,
+    prompt_request,
     site_of,
     team_of,
 )
 from adapters.slack.replies import tell
-from adapters.slack.text import quoted
-from bot.engine import Deliver, QueueCallback
-from bot.models import Reply, Request, ThreadKey
+from adapters.slack.text import literal, quoted
+from bot.engine import Deliver, JobHandler, JobQueue, QueueCallback
+from bot.errors import BotError
+from bot.models import Reply, ThreadKey
 
 logger = logging.getLogger(__name__)
 
@@ -40,13 +52,19 @@ EMPTY_COMMAND = "Tell me what to draw, e.g. `/imagine a red fox in the snow --ar
 class SlackHandlers:
     """Turns mentions, thread replies, DMs and the /imagine command into engine jobs."""
 
-    def __init__(self, wiring: Wiring, *, files: SlackFiles) -> None:
+    def __init__(self, wiring: Wiring, *, files: SlackFiles, jobs: JobQueue) -> None:
         self._engine = wiring.engine
         self._poster = wiring.poster
         self._guard = wiring.guard
         self._tasks = wiring.tasks
         self._runner = wiring.runner
         self._files = files
+        self._budgets = SlackBudgets(wiring.engine)
+        self._jobs = jobs
+        # One handler per kind, whichever route a job takes to it.
+        self._kinds: dict[str, JobHandler] = {EVENT: self._event, COMMAND: self._command_job}
+        for kind, handler in self._kinds.items():
+            jobs.handle(kind, handler)
         self.bot_user_id: str | None = None
 
     def register(self, app: AsyncApp) -> None:
@@ -58,10 +76,39 @@ class SlackHandlers:
     # -- events: mentions, thread replies, DMs ---------------------------------------------
 
     async def on_event(self, body: dict[str, Any]) -> None:
-        """Events are acked by bolt before this runs; the work goes to the background."""
-        self._tasks.spawn(self._event(body), name=f"slack event {body.get('event_id')}")
+        """Bolt acks an event once this returns: its job is deferred by then."""
+        event = body.get("event") or {}
+        thread = None
+        if self._jobs.shared:
+            # Routed here first so that a message no job is for never makes a queue row, and
+            # the job waits behind the other turns of its thread, whichever process runs them.
+            if not is_user_post(event, bot_user_id=self.bot_user_id):
+                return
+            route = await self._route(body, event)
+            if route is None:
+                return
+            thread = str(route.key)
+        claims = _claim_ids(body, event) if event.get("channel") and event.get("ts") else ()
+        await self._defer(event_deferral(body, thread=thread, claims=claims))
+
+    async def _defer(self, job: Deferral) -> None:
+        """Hand the job to the queue; run it here when the queue cannot take it."""
+        payload = bounded(job.payload) if self._jobs.shared else job.payload
+        try:
+            if payload is not None:
+                queued = await self._jobs.defer(
+                    kind=job.kind, payload=payload, lock=job.lock, dedupe=job.dedupe
+                )
+                if not queued:
+                    logger.info("dropping %s: already handled (it waits in the queue)", job.what)
+                return
+            logger.warning("%s is too large to queue: answering it here", job.what)
+        except Exception:
+            logger.exception("could not queue %s: answering it here", job.what)
+        self._tasks.spawn(self._kinds[job.kind](job.payload), name=job.what)
 
     async def _event(self, body: dict[str, Any]) -> None:
+        """An event's job, from its Events API body."""
         event = body.get("event") or {}
         if not is_user_post(event, bot_user_id=self.bot_user_id):
             return
@@ -82,17 +129,15 @@ class SlackHandlers:
     async def _answer(
         self, body: dict[str, Any], event: dict[str, Any], route: Route, *, claims: tuple[str, ...]
     ) -> None:
-        prompt = parse_prompt(str(event.get("text") or ""), bot_user_id=self.bot_user_id)
+        place, user = place_of(route.key, anchor_ts=str(event["ts"])), str(event["user"])
+        text = str(event.get("text") or "")
+        prompt = await self._guard.prompt(text, place, user, bot_user_id=self.bot_user_id)
+        if prompt is None:
+            return
         files = [file for file in event.get("files") or [] if isinstance(file, dict)]
-        asked = Request(
-            key=route.key,
-            user=str(event["user"]),
-            text=prompt.text,
-            ratio=prompt.ratio,
-            reply_to=route.reply_to,
-            claims=claims,
+        asked = prompt_request(
+            prompt, key=route.key, user=user, reply_to=route.reply_to, claims=claims
         )
-        place = place_of(route.key, anchor_ts=str(event["ts"]))
         if not await self._guard.message(asked, place, files=files, refine=not route.fresh):
             return
 
@@ -130,13 +175,30 @@ class SlackHandlers:
             )
             await ack(report.render())
             return
-        prompt = parse_prompt(text, bot_user_id=self.bot_user_id)
+        if is_budget_command(text):
+            await ack(await self._budgets.answer(command))
+            return
+        try:
+            prompt = parse_prompt(text, bot_user_id=self.bot_user_id)
+        except BotError as exc:
+            await ack(literal(exc.user_message))
+            return
         if not prompt.text:
             await ack(EMPTY_COMMAND)
             return
         await ack()
-        name = f"slack /imagine {command.get('trigger_id')}"
-        self._tasks.spawn(self._command(command, prompt, respond), name=name)
+        await self._defer(command_deferral(command))
+
+    async def _command_job(self, command: dict[str, Any]) -> None:
+        """/imagine's job, from the command's form: its reply URL outlives the request."""
+        respond = AsyncRespond(response_url=command.get("response_url"))
+        text = str(command.get("text") or "").strip()
+        try:
+            prompt = parse_prompt(text, bot_user_id=self.bot_user_id)
+        except BotError as exc:  # checked before the ack: only a changed parser gets here
+            await tell(respond, literal(exc.user_message))
+            return
+        await self._command(command, prompt, respond)
 
     async def _command(
         self, command: dict[str, Any], prompt: Prompt, respond: AsyncRespond
@@ -158,12 +220,8 @@ class SlackHandlers:
         channel, user = str(command["channel_id"]), str(command["user_id"])
         team, top = team_of(command), Place(channel, None)
         # The thread starts with the message posted below; the check needs only the channel.
-        probe = Request(
-            key=ThreadKey(PLATFORM, team, channel, channel),
-            user=user,
-            text=prompt.text,
-            ratio=prompt.ratio,
-            claims=claims,
+        probe = prompt_request(
+            prompt, key=ThreadKey(PLATFORM, team, channel, channel), user=user, claims=claims
         )
         if not await self._guard.command(probe, top, respond):
             return

@@ -9,25 +9,21 @@ from typing import Any
 
 from adapters import common
 from adapters.common import MessageSite
-from bot.models import ThreadKey
+from adapters.options import PromptOptions, parse_options
+from bot.models import Request, ThreadKey
 
 PLATFORM = "slack"
 
 # Subtypes that are a person posting; everything else (edits, deletions, joins, bot posts) is not.
 _USER_POST_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
-_RATIO_OPTION = re.compile(r"(?<!\S)--(?:ar|aspect)(?:\s+|=)(\d+)\s*[:x/]\s*(\d+)(?!\S)", re.I)
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 _CHANNEL_ID = re.compile(r"[CDG][A-Z0-9]{1,40}")
 _TS = re.compile(r"\d{1,12}\.\d{1,9}")
 _TURN_ID = re.compile(r"[1-9]\d{0,17}")
 
 
-@dataclass(frozen=True)
-class Prompt:
-    """A prompt with the bot's options taken out of it."""
-
-    text: str
-    ratio: str | None = None
+# A prompt with the bot's options (--ar, --model, --size, --n, --search) taken out of it.
+Prompt = PromptOptions
 
 
 @dataclass(frozen=True)
@@ -40,14 +36,36 @@ class Place:
 
 
 def parse_prompt(text: str, *, bot_user_id: str | None = None) -> Prompt:
-    """Take `--ar W:H` / `--aspect W:H` and the bot's own mention out of a message's text."""
-    ratio: str | None = None
-    for match in _RATIO_OPTION.finditer(text):
-        ratio = f"{int(match.group(1))}:{int(match.group(2))}"
-    text = _RATIO_OPTION.sub(" ", text)
+    """Take the options and the bot's own mention out of a message's text.
+
+    Raises BadArgument for an option typed without its value (`--size` alone).
+    """
     if bot_user_id:
         text = re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>", " ", text)
-    return Prompt(text=" ".join(text.split()), ratio=ratio)
+    return parse_options(text)
+
+
+def prompt_request(
+    prompt: Prompt,
+    *,
+    key: ThreadKey,
+    user: str,
+    reply_to: int | None = None,
+    claims: tuple[str, ...] = (),
+) -> Request:
+    """The request a prompt makes, with every option typed into it."""
+    return Request(
+        key=key,
+        user=user,
+        text=prompt.text,
+        ratio=prompt.ratio,
+        model=prompt.model,
+        size=prompt.size,
+        count=prompt.count,
+        search=prompt.search,
+        reply_to=reply_to,
+        claims=claims,
+    )
 
 
 def mentions(text: str, user_id: str) -> bool:

@@ -12,13 +12,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.common import Clock, QueueThrottle
 from adapters.slack.parsing import Origin, Place
-from adapters.slack.text import SECTION_LIMIT, clip, literal
-from bot.models import Reply, Turn
+from adapters.slack.results import Capabilities, blocks_for, long_words, summary
+from adapters.slack.text import clip
+from bot.models import Reply
 
 logger = logging.getLogger(__name__)
 
-REROLL = "reroll"
-REFINE = "refine"
 REFINE_VIEW = "refine_modal"
 INSTRUCTION_BLOCK = "instruction"
 INSTRUCTION_INPUT = "text"
@@ -26,35 +25,6 @@ INSTRUCTION_INPUT = "text"
 WORKING = "hourglass_flowing_sand"
 SUCCEEDED = "white_check_mark"
 FAILED = "x"
-
-SHORTENED = " (the model's text was shortened to fit in a Slack message)"
-
-
-def result_blocks(turn: Turn, said: str = "") -> list[dict[str, Any]]:
-    """The model's words, the caption and the Re-roll / Refine buttons (carrying the turn id)."""
-    caption = f"#{turn.number} · {turn.ratio or 'auto ratio'} · {turn.model}"
-    words = literal(said, SECTION_LIMIT, note=SHORTENED) if said.strip() else None
-    return [
-        *([{"type": "section", "text": {"type": "mrkdwn", "text": words}}] if words else []),
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": caption}]},
-        {
-            "type": "actions",
-            "block_id": f"turn:{turn.id}",
-            "elements": [
-                _button("Re-roll", REROLL, turn.id),
-                _button("Refine", REFINE, turn.id),
-            ],
-        },
-    ]
-
-
-def _button(label: str, action_id: str, turn_id: int) -> dict[str, Any]:
-    return {
-        "type": "button",
-        "action_id": action_id,
-        "text": {"type": "plain_text", "text": label},
-        "value": str(turn_id),
-    }
 
 
 def refine_view(origin: Origin) -> dict[str, Any]:
@@ -90,8 +60,10 @@ class SlackPoster:
     model's words never turns into a preview of someone else's page.
     """
 
-    def __init__(self, client: AsyncWebClient) -> None:
+    def __init__(self, client: AsyncWebClient, *, capabilities: Capabilities | None = None) -> None:
         self.client = client
+        # What each model can do, to offer Upscale only where it would be taken.
+        self._capabilities = capabilities
 
     async def say(self, place: Place, text: str, **fields: Any) -> str:
         """Post a message in the place; returns its ts."""
@@ -125,25 +97,30 @@ class SlackPoster:
             return None
 
     async def post_result(self, place: Place, reply: Reply) -> str:
-        """Upload the images as they came, with the model's text; then the buttons. Returns ts."""
+        """Upload the images as they came, together; then the words and each image's buttons.
+
+        One files.completeUploadExternal shares every image of the reply in one message (a
+        gallery in Slack); the buttons follow in one message, a row per image, so a reply of
+        four images costs four uploads and two messages. Returns the buttons message's ts.
+        """
+        branches = reply.branches
         uploads = [
             {
                 "content": image.data,
-                "filename": f"banana-{reply.turn.number}-{index + 1}.{image.extension}",
-                "title": f"Image #{reply.turn.number}",
+                "filename": f"banana-{turn.number}.{image.extension}",
+                "title": f"Image #{turn.number}",
             }
-            for index, image in enumerate(reply.images)
+            for turn, image in branches
         ]
-        # The model's words go in the message below, not in the upload's comment: a file's
-        # comment cannot be kept from unfurling the links it holds.
+        # The model's words go in a message, not in the upload's comment: a file's comment
+        # cannot be kept from unfurling the links it holds.
         await self.client.files_upload_v2(
             file_uploads=uploads, channel=place.channel, thread_ts=place.thread_ts
         )
-        return await self.say(
-            place,
-            f"Image #{reply.turn.number}: Re-roll or Refine it, or reply here to change it.",
-            blocks=result_blocks(reply.turn, reply.text),
-        )
+        words = long_words(reply.text)
+        if words is not None:
+            await self.say(place, words)
+        return await self.say(place, summary(reply), blocks=blocks_for(reply, self._capabilities))
 
     async def react(self, place: Place, name: str, *, remove: str | None = None) -> None:
         """Put a reaction on the place's anchor message (swapping out another one)."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from bot.errors import QueueFull, QuotaExceeded, ShuttingDown, UserRateLimited
+from bot.errors import QueueFull, QuotaExceeded, ShuttingDown, UnsupportedOption, UserRateLimited
 
 QueueCallback = Callable[[int], Awaitable[None]]
 
@@ -150,19 +150,28 @@ class UserLimits:
         self._monotonic = monotonic
         self._recent: dict[tuple[str, str], deque[float]] = {}
 
-    async def check(self, *, platform: str, user: str) -> None:
-        """Refuse with when to try again if the user's next job would be refused; count nothing."""
-        self._check_rate(platform, user)
-        await self._check_shared_rate(platform, user)
-        await self._check_quota(platform, user)
+    async def check(self, *, platform: str, user: str, jobs: int = 1) -> None:
+        """Refuse with when to try again if the user's next jobs would be refused (a request
+        for several images is that many jobs); count nothing."""
+        for limit, period in ((self._per_minute, "a minute"), (self._per_day, "a day")):
+            if limit and jobs > limit:
+                # Waiting would never help: say so rather than when to try again.
+                raise UnsupportedOption(
+                    f"You may make at most {limit} image{'s' if limit != 1 else ''} {period} "
+                    "here; ask for fewer at a time."
+                )
+        self._check_rate(platform, user, jobs)
+        await self._check_shared_rate(platform, user, jobs)
+        await self._check_quota(platform, user, jobs)
 
-    async def admit(self, *, platform: str, user: str) -> None:
-        """Count one job for the user, or refuse with when to try again."""
-        await self.check(platform=platform, user=user)
+    async def admit(self, *, platform: str, user: str, jobs: int = 1) -> None:
+        """Count the jobs for the user, all or none, or refuse with when to try again."""
+        await self.check(platform=platform, user=user, jobs=jobs)
         if self._per_minute:
-            self._recent.setdefault((platform, user), deque()).append(self._monotonic())
+            now = self._monotonic()
+            self._recent.setdefault((platform, user), deque()).extend([now] * jobs)
 
-    def _check_rate(self, platform: str, user: str) -> None:
+    def _check_rate(self, platform: str, user: str, jobs: int) -> None:
         """The minute's jobs admitted here, counted at once: the store sees a job only once
         it starts, and several may be admitted before the first one does."""
         if not self._per_minute:
@@ -175,28 +184,28 @@ class UserLimits:
             recent.popleft()
         if not recent:
             del self._recent[(platform, user)]
-        elif len(recent) >= self._per_minute:
+        elif len(recent) + jobs > self._per_minute:
             raise UserRateLimited(retry_after=60 - (now - recent[0]))
 
-    async def _check_shared_rate(self, platform: str, user: str) -> None:
+    async def _check_shared_rate(self, platform: str, user: str, jobs: int) -> None:
         """The minute's jobs as the store counts them: this process's and every other's."""
         if not self._per_minute:
             return
         now = self._clock()
         since = now - timedelta(minutes=1)
         used = await self._counter.jobs_since(platform=platform, user=user, since=since)
-        if used < self._per_minute:
+        if used + jobs <= self._per_minute:
             return
         first = await self._counter.first_job_since(platform=platform, user=user, since=since)
         waited = (now - first).total_seconds() if first is not None else 0.0
         raise UserRateLimited(retry_after=max(1.0, 60 - waited))
 
-    async def _check_quota(self, platform: str, user: str) -> None:
+    async def _check_quota(self, platform: str, user: str, jobs: int) -> None:
         if not self._per_day:
             return
         now = self._clock()
         midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
         used = await self._counter.jobs_since(platform=platform, user=user, since=midnight)
-        if used >= self._per_day:
+        if used + jobs > self._per_day:
             reset = midnight + timedelta(days=1)
             raise QuotaExceeded(limit=self._per_day, retry_after=(reset - now).total_seconds())

@@ -11,20 +11,25 @@ from typing import Any
 
 from bot.engine.access import AccessPolicy
 from bot.engine.admission import JobGate, QueueCallback, UserLimits
+from bot.engine.budgets import BudgetDefaults, Budgets
 from bot.engine.inflight import InFlight
-from bot.engine.intake import Intake, clean_prompt, visible
+from bot.engine.intake import Intake
 from bot.engine.leases import LEASE_SECONDS, Leases, instance_id
+from bot.engine.options import UPSCALE_PROMPT, kept_size, upscale_size
 from bot.engine.places import Places
+from bot.engine.prompts import clean_prompt, visible
+from bot.engine.recording import Job, job_for
+from bot.engine.records import EngineRecords
 from bot.engine.refusals import counting_refusals
-from bot.engine.turns import GONE, INTERRUPTED, Deliver, Job, JobObserver, TurnRunner
-from bot.engine.usage import UsageReport, usage_report
+from bot.engine.turns import GONE, INTERRUPTED, Deliver, JobObserver, TurnRunner
 from bot.errors import BotError, NothingToRefine
 from bot.images import ImageWorkers
-from bot.models import Reply, Request, Thread, ThreadKey, Turn
-from bot.upstream import Api, ImageGenerator
+from bot.models import Reply, Request, ThreadKey, Turn
+from bot.upstream import BUILTIN, Api, ImageGenerator, ModelCapabilities, ModelTable
 from storage.base import Store
 
 __all__ = ["Engine", "EngineOptions", "clean_prompt", "visible"]
+
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +44,12 @@ class EngineOptions:
     history_turns: int = 6
     instance: str = field(default_factory=instance_id)  # this process, as the store knows it
     lease_seconds: float = LEASE_SECONDS
+    models: ModelTable = BUILTIN
+    allowed_models: tuple[str, ...] = ()  # the models users may choose; empty: any
+    budgets: BudgetDefaults = field(default_factory=BudgetDefaults)
 
 
-class Engine:
+class Engine(EngineRecords):
     """Generate, edit, refine, re-roll and branch images in durable threads."""
 
     def __init__(
@@ -71,7 +79,10 @@ class Engine:
             api=self._options.api,
             default_model=self._options.model,
             images=images,
+            models=self._options.models,
+            allowed_models=self._options.allowed_models,
         )
+        self._budgets = Budgets(store, defaults=self._options.budgets)
         self._leases = Leases(
             store, owner=self._options.instance, lease=self._options.lease_seconds
         )
@@ -83,6 +94,8 @@ class Engine:
             user_limits=user_limits,
             api=self._options.api,
             history_turns=self._options.history_turns,
+            models=self._options.models,
+            budgets=self._budgets,
             observer=observer,
             images=images,
         )
@@ -98,6 +111,24 @@ class Engine:
     @property
     def lease_seconds(self) -> float:
         return self._options.lease_seconds
+
+    @property
+    def models(self) -> ModelTable:
+        return self._options.models
+
+    @property
+    def default_model(self) -> str:
+        return self._options.model
+
+    def choosable_models(self) -> tuple[str, ...]:
+        """The models users may pick: the allow-list, else the default and the current ones."""
+        if self._options.allowed_models:
+            return self._options.allowed_models
+        return tuple(dict.fromkeys((self._options.model, *self._options.models.current())))
+
+    def capabilities(self, model: str | None = None) -> ModelCapabilities:
+        """What a model (the default one when None) can do."""
+        return self._options.models.get(model or self._options.model)
 
     async def recover(self, *, platforms: Iterable[str]) -> list[tuple[Turn, ThreadKey]]:
         """Fail the turns on these platforms whose process stopped holding them (it died),
@@ -160,16 +191,14 @@ class Engine:
         thread = await self._store.get_thread(request.key)
         if thread is None:
             thread = await self._store.create_thread(request.key)
-        job = Job(
+        job = job_for(
+            request,
             thread_id=thread.id,
-            key=request.key,
-            user=request.user,
-            prompt=clean_prompt(request.text),
-            ratio=request.ratio or self._options.default_ratio,
             model=model,
             attachments=images,
             parent=None,
-            claims=request.claims,
+            ratio=request.ratio or self._options.default_ratio,
+            size=request.size,
         )
         return await self._runner.run(job, on_queued, deliver)
 
@@ -184,17 +213,14 @@ class Engine:
             return await self._imagine(request, on_queued, deliver)
         model = request.model or parent.model
         images = await self._intake.prepare(request, model=model)
-        job = Job(
+        job = job_for(
+            request,
             thread_id=parent.thread_id,
-            key=request.key,
-            user=request.user,
-            prompt=clean_prompt(request.text),
-            ratio=request.ratio or parent.ratio,
             model=model,
             attachments=images,
             parent=parent,
-            follow_head=request.reply_to is None,
-            claims=request.claims,
+            ratio=request.ratio or parent.ratio,
+            size=request.size or kept_size(parent, self._options.models.get(model)),
         )
         return await self._runner.run(job, on_queued, deliver)
 
@@ -222,8 +248,32 @@ class Engine:
                 model=again.turn.model,
                 attachments=again.inputs,
                 parent=again.parent,
+                size=again.turn.size,
+                roles=roles,
             )
             return await self._runner.run(job, on_queued, deliver)
+
+    async def upscale(
+        self,
+        turn_id: int,
+        *,
+        user: str,
+        roles: tuple[str, ...] = (),
+        on_queued: QueueCallback | None = None,
+        deliver: Deliver | None = None,
+    ) -> Reply:
+        """Re-render that turn's result at its model's largest size, the result as reference;
+        a new branch from it that becomes the head."""
+        turn = await self._store.get_turn(turn_id)
+        if turn is None or not turn.outputs:
+            raise NothingToRefine(GONE)
+        caps = self._options.models.get(turn.model)
+        target = upscale_size(caps, turn.size)
+        key = await self._places.key_of(turn)
+        request = Request(
+            key=key, user=user, text=UPSCALE_PROMPT, reply_to=turn_id, size=target, roles=roles
+        )
+        return await self.refine(request, on_queued=on_queued, deliver=deliver)
 
     async def precheck(
         self, request: Request, *, refine: bool = False, attachments: int | None = None
@@ -231,15 +281,24 @@ class Engine:
         """Refuse now what the job would refuse later, so nothing is posted for it first.
 
         Access, the prompt, the model and its options, the number of images (attachments
-        may be counted before they are downloaded), the queue and the user's limits; the
-        user's limits are read, not counted.
+        may be counted before they are downloaded), the queue, the user's limits and the
+        budgets; the limits are read, not counted.
         """
         with counting_refusals(self._observer):
             self._inflight.check()
             self._intake.admissible(request)
-            await self._intake.check_images(request, refine=refine, attachments=attachments)
+            caps = await self._intake.check_images(request, refine=refine, attachments=attachments)
             self._gate.check_room()
-            await self._user_limits.check(platform=request.key.platform, user=request.user)
+            await self._user_limits.check(
+                platform=request.key.platform, user=request.user, jobs=request.count
+            )
+            await self._budgets.check(
+                platform=request.key.platform,
+                workspace=request.key.workspace,
+                user=request.user,
+                roles=request.roles,
+                cost_usd=caps.price(request.size) * request.count,
+            )
 
     async def turn_at(self, turn_id: int, *, platform: str, message_id: str) -> Turn:
         """The turn, if it belongs to the conversation of the message it was clicked on."""
@@ -261,35 +320,6 @@ class Engine:
         """Stop accepting, let accepted jobs end within grace seconds, cancel the rest (failed)."""
         self.stop_accepting()
         return await self._inflight.drain(grace=grace)
-
-    # -- lookups for adapters ----------------------------------------------------------
-
-    async def usage_report(
-        self, *, platform: str, workspace: str, user: str, platform_admin: bool = False
-    ) -> UsageReport:
-        """The user's usage; with ADMIN_USER_IDS or the platform's admin flag, the workspace's."""
-        admin = platform_admin or self._access.is_admin(user)
-        return await usage_report(
-            self._store, platform=platform, workspace=workspace, user=user, admin=admin
-        )
-
-    async def thread_for(self, key: ThreadKey) -> Thread | None:
-        return await self._store.get_thread(key)
-
-    async def link_thread(self, turn_id: int, *, key: ThreadKey) -> None:
-        turn = await self._store.get_turn(turn_id)
-        if turn is None:
-            raise NothingToRefine(GONE)
-        await self._store.add_alias(turn.thread_id, key=key)
-
-    async def link_message(self, turn_id: int, *, platform: str, message_id: str) -> None:
-        await self._store.link_message(turn_id, platform=platform, message_id=message_id)
-
-    async def turn_for_message(self, *, platform: str, message_id: str) -> Turn | None:
-        return await self._store.turn_for_message(platform=platform, message_id=message_id)
-
-    async def get_turn(self, turn_id: int) -> Turn | None:
-        return await self._store.get_turn(turn_id)
 
     # -- inside -------------------------------------------------------------------------
 

@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import unicodedata
-
 from bot.engine.access import AccessPolicy
+from bot.engine.options import MAX_COUNT
 from bot.engine.places import Places
-from bot.errors import EmptyPrompt, TooManyImages
+from bot.engine.prompts import visible
+from bot.errors import EmptyPrompt, TooManyImages, UnsupportedOption
 from bot.images import ImageWorkers, normalise_all
 from bot.models import Image, Request
-from bot.upstream import Api, GenerationRequest, capabilities, check_request
+from bot.upstream import Api, GenerationRequest, ModelCapabilities, ModelTable, check_request
 from storage.base import Store
-
-
-def clean_prompt(text: str) -> str:
-    """The prompt as it is sent: no control characters, no unpaired surrogates, trimmed."""
-    # Terminal escapes and NULs mean nothing to the model; a lone surrogate (from a broken
-    # client or argv) cannot even be encoded as UTF-8 for the request.
-    text = text.encode("utf-8", "replace").decode("utf-8")
-    kept = (c for c in text if c in "\n\t" or unicodedata.category(c) not in ("Cc", "Cs"))
-    return "".join(kept).strip()
-
-
-def visible(text: str) -> bool:
-    """True when the text has a character a person can see (not only spaces or controls)."""
-    return any(unicodedata.category(char)[0] not in "CZ" for char in text)
 
 
 class Intake:
@@ -39,6 +25,8 @@ class Intake:
         api: Api,
         default_model: str,
         images: ImageWorkers | None,
+        models: ModelTable,
+        allowed_models: tuple[str, ...] = (),
     ) -> None:
         self._store = store
         self._places = places
@@ -46,17 +34,29 @@ class Intake:
         self._api = api
         self._default_model = default_model
         self._images = images
+        self._models = models
+        self._allowed = allowed_models
 
     def admissible(self, request: Request) -> None:
         """Who may ask here, and that there is something to draw."""
         self._access.check(request)
         if not visible(request.text):
             raise EmptyPrompt()
+        if not 1 <= request.count <= MAX_COUNT:
+            raise UnsupportedOption(f"Ask for 1 to {MAX_COUNT} images at a time.")
+        if request.model and self._allowed and request.model not in self._allowed:
+            raise UnsupportedOption(
+                f"The model '{request.model}' is not offered here. Choose one of: "
+                f"{', '.join(self._allowed)}."
+            )
 
     async def check_images(
         self, request: Request, *, refine: bool, attachments: int | None
-    ) -> None:
-        """The model and its options; the attachments, plus the current image on a refinement."""
+    ) -> ModelCapabilities:
+        """The model and its options; the attachments, plus the current image on a refinement.
+
+        Returns what the model the request would use can do.
+        """
         model = request.model or self._default_model
         given = len(request.attachments) if attachments is None else attachments
         with_current = False
@@ -65,15 +65,30 @@ class Intake:
             parent = await self._places.parent(request, thread)
             if parent is not None:
                 model, with_current = request.model or parent.model, True
-        ask = GenerationRequest(model=model, contents=(), ratio=request.ratio)
-        caps = check_request(ask, api=self._api)
+        ask = GenerationRequest(
+            model=model,
+            contents=(),
+            ratio=request.ratio,
+            image_size=request.size,
+            search=request.search,
+        )
+        caps = check_request(ask, api=self._api, models=self._models)
         total = given + (1 if with_current else 0)
         if total > caps.max_images:
             raise TooManyImages(limit=caps.max_images, given=total, with_current=with_current)
+        return caps
 
     async def prepare(self, request: Request, *, model: str) -> tuple[Image, ...]:
         """The attachments checked and converted to what the model takes."""
-        caps = capabilities(model)
+        caps = self._models.get(model)
+        check_request(
+            GenerationRequest(
+                model=model, contents=(), ratio=request.ratio, image_size=request.size,
+                search=request.search,
+            ),
+            api=self._api,
+            models=self._models,
+        )  # fmt: skip
         if len(request.attachments) > caps.max_images:
             raise TooManyImages(limit=caps.max_images, given=len(request.attachments))
         return await normalise_all(

@@ -8,21 +8,24 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Protocol
 
 from bot.engine import conversation
 from bot.engine.admission import JobGate, QueueCallback, UserLimits
+from bot.engine.budgets import Budgets
 from bot.engine.leases import Leases
+from bot.engine.recording import Job, TurnRecorder
+from bot.engine.variations import Maker
 from bot.errors import BotError, InputError, NothingToRefine, TooManyImages
 from bot.images import ImageWorkers, normalise, verify_output
-from bot.models import Attachment, Image, Reply, ThreadKey, Turn, Usage
+from bot.models import Attachment, Image, Reply, Usage
 from bot.upstream import (
     Api,
-    Generation,
     GenerationRequest,
     ImageGenerator,
-    capabilities,
+    ModelCapabilities,
+    ModelTable,
     check_request,
 )
 from storage.base import Store
@@ -47,22 +50,6 @@ class JobObserver(Protocol):
     def on_job(self, *, platform: str, outcome: str, seconds: float, usage: Usage) -> None: ...
 
     def on_refused(self, *, reason: str) -> None: ...
-
-
-@dataclass(frozen=True)
-class Job:
-    """One turn about to run: where it goes, what it continues, what it sends."""
-
-    thread_id: int
-    key: ThreadKey
-    user: str
-    prompt: str
-    ratio: str | None
-    model: str
-    attachments: tuple[Image, ...]
-    parent: Turn | None
-    follow_head: bool = False  # refining "the current image": whatever the head is once it runs
-    claims: tuple[str, ...] = ()  # the event ids it answers, settled as it is recorded
 
 
 async def _sendable(
@@ -90,14 +77,22 @@ class TurnRunner:
         user_limits: UserLimits,
         api: Api,
         history_turns: int,
+        models: ModelTable,
+        budgets: Budgets,
         observer: JobObserver | None = None,
         images: ImageWorkers | None = None,
     ) -> None:
         self._store = store
         self._leases = leases
-        self._generator = generator
-        self._gate = gate
+        self._recorder = TurnRecorder(store, leases)
+        self._maker = Maker(
+            generator=generator,
+            gate=gate,
+            verify=lambda image: verify_output(image, workers=images),
+        )
         self._user_limits = user_limits
+        self._models = models
+        self._budgets = budgets
         self._api = api
         self._history_turns = history_turns
         self._observer = observer
@@ -166,15 +161,22 @@ class TurnRunner:
         head = await self._store.get_turn(thread.head_id)
         return job if head is None else replace(job, parent=head)
 
-    async def _request_for(self, job: Job) -> GenerationRequest:
+    async def _request_for(self, job: Job, caps: ModelCapabilities) -> GenerationRequest:
         if job.parent is None:
-            return conversation.first_turn(
+            upstream = conversation.first_turn(
                 model=job.model, prompt=job.prompt, images=job.attachments, ratio=job.ratio
             )
+        else:
+            upstream = await self._refinement(job, caps)
+        # A model with one size takes no imageSize at all, even when asked for that size.
+        size = job.size if job.size in caps.image_sizes else None
+        return replace(upstream, image_size=size, search=job.search)
+
+    async def _refinement(self, job: Job, caps: ModelCapabilities) -> GenerationRequest:
+        assert job.parent is not None
         current = await self._store.load_images(job.parent.outputs[:1])
         if not current:
             raise NothingToRefine(GONE)
-        caps = capabilities(job.model)
         given = 1 + len(job.attachments)
         if given > caps.max_images:
             raise TooManyImages(limit=caps.max_images, given=given, with_current=True)
@@ -190,58 +192,34 @@ class TurnRunner:
             stored_as=current[0].sha256,
         )
 
-    async def _run(self, job: Job, on_queued: QueueCallback | None, *, head: bool) -> Reply:
-        upstream = await self._request_for(job)
-        caps = check_request(upstream, api=self._api)
-        await self._user_limits.admit(platform=job.key.platform, user=job.user)
-        turn = await self._store.start_turn(
-            job.thread_id,
-            parent_id=job.parent.id if job.parent else None,
+    async def _admit(self, job: Job, caps: ModelCapabilities) -> None:
+        """The budgets for the whole job, then each image counted as a job by the limits."""
+        await self._budgets.check(
+            platform=job.key.platform,
+            workspace=job.key.workspace,
             user=job.user,
-            prompt=job.prompt,
-            ratio=job.ratio,
-            model=job.model,
-            inputs=job.attachments,
-            owner=self._leases.owner,
-            lease=self._leases.lease,
-            claims=job.claims,
+            roles=job.roles,
+            cost_usd=caps.price(job.size) * job.count,
         )
-        if job.claims:
-            self._leases.recorded(platform=job.key.platform, event_ids=job.claims)
+        await self._user_limits.admit(platform=job.key.platform, user=job.user, jobs=job.count)
+
+    async def _run(self, job: Job, on_queued: QueueCallback | None, *, head: bool) -> Reply:
+        caps = self._models.get(job.model)
+        upstream = await self._request_for(job, caps)
+        check_request(upstream, api=self._api, models=self._models)
+        await self._admit(job, caps)
+        turns = await self._recorder.start(job)
         try:
-            generation = await self._generate(upstream, on_queued)
+            batch = await self._maker.make(
+                upstream, count=job.count, per_call=caps.max_candidates, on_queued=on_queued
+            )
         except BotError as exc:
-            await self._store.fail_turn(turn.id, error=exc.user_message)
+            await self._recorder.fail_all(job, turns, exc)
             raise
         except BaseException:
-            await asyncio.shield(self._store.fail_turn(turn.id, error=INTERRUPTED))
+            await asyncio.shield(self._recorder.fail_turns(turns, INTERRUPTED))
             raise
-        done = await self._store.finish_turn(
-            turn.id,
-            owner=self._leases.owner,
-            outputs=generation.images,
-            text=generation.text,
-            usage=generation.usage,
-            parts_json=generation.parts_json,
-            cost_usd=caps.price_per_image_usd * len(generation.images),
-            head=head,
-        )
-        return Reply(
-            key=job.key, turn=done, images=generation.images, text=generation.text,
-            usage=generation.usage,
-        )  # fmt: skip
-
-    async def _generate(
-        self, upstream: GenerationRequest, on_queued: QueueCallback | None
-    ) -> Generation:
-        """The upstream's answer, once every image in it decodes whole within its budget."""
-        async with self._gate.slot(on_queued):
-            generation = await self._generator.generate(upstream)
-            # Checked inside the slot, so no more images are decoded at once than jobs run.
-            images = tuple(
-                [await verify_output(image, workers=self._images) for image in generation.images]
-            )
-        return replace(generation, images=images)
+        return await self._recorder.finish(job, caps, turns, batch, head=head)
 
     def _finished(self, job: Job, *, outcome: str, seconds: float, usage: Usage) -> None:
         logger.info(

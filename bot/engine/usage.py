@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
 from bot.models import UsageTotals
-from bot.upstream import MODELS
+from bot.upstream import BUILTIN, ModelTable
 
 WINDOW_DAYS = 30
 
@@ -57,14 +57,34 @@ class UsageReport:
             )  # fmt: skip
             lines.append(
                 f"Estimated cost: ${today.cost_usd:.2f} today, ${month.cost_usd:.2f} over "
-                f"{WINDOW_DAYS} days (list price per image)."
+                f"{WINDOW_DAYS} days (list price per image and size)."
             )
+            if month.by_size:
+                lines.append(
+                    f"By model and size, last {WINDOW_DAYS} days: " + _by_size(month) + "."
+                )
+            if month.possibly_billed:
+                lines.append(
+                    f"Possibly billed without a result: {month.possibly_billed} call"
+                    f"{'s' if month.possibly_billed != 1 else ''} (the connection dropped after "
+                    "the request was sent; each was retried at most once)."
+                )
         return "\n".join(lines)
 
 
-def price_table() -> tuple[tuple[str, float], ...]:
-    """Each known model with the price per image the cost estimate uses, in USD."""
-    return tuple((caps.name, caps.price_per_image_usd) for caps in MODELS.values())
+def price_table(models: ModelTable = BUILTIN) -> tuple[tuple[str, str, float], ...]:
+    """Each known model and size with the price per image the cost estimate uses, in USD."""
+    return tuple(
+        (caps.name, size, usd) for caps in models.models.values() for size, usd in caps.prices
+    )
+
+
+def _by_size(totals: UsageTotals) -> str:
+    return ", ".join(
+        f"{line.model} {line.size}: {line.images} image{'s' if line.images != 1 else ''} "
+        f"${line.cost_usd:.2f}"
+        for line in totals.by_size
+    )
 
 
 def _describe(totals: UsageTotals) -> str:

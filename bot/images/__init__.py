@@ -1,7 +1,8 @@
 """Images: sniffed by content, checked, converted and downscaled to what a model accepts.
 
 The model's own images are checked the same way before they count as a result. The heavy work
-runs in ImageWorkers, a process pool shared by every job, when one is passed in.
+runs in ImageWorkers, a process pool shared by every job, when one is passed in. A result over
+a platform's upload limit gets a preview within it.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from bot.images.budget import MAX_IMAGE_BYTES, MAX_PIXELS, MAX_SIDE, MAX_SOURCE_PIXELS
 from bot.images.formats import LABELS, sniff
 from bot.images.pipeline import DAMAGED, normalise, normalise_all
+from bot.images.preview import PREVIEW_TYPES, Preview, preview
 from bot.images.verify import verify_output
 from bot.images.workers import ImageWorkers
 
@@ -19,9 +21,12 @@ __all__ = [
     "MAX_PIXELS",
     "MAX_SIDE",
     "MAX_SOURCE_PIXELS",
+    "PREVIEW_TYPES",
     "ImageWorkers",
+    "Preview",
     "normalise",
     "normalise_all",
+    "preview",
     "sniff",
     "verify_output",
 ]

@@ -32,7 +32,7 @@ def convert(
     source: ImageFile.ImageFile, target: tuple[int, int], orientation: int, budget: Budget
 ) -> Image:
     """The loaded first frame upright, in RGB(A)/L(A), within the budgets, encoded."""
-    frame = _displayable(source)
+    frame = displayable(source)
     if frame.width > target[0] or frame.height > target[1]:
         frame = frame.resize(target, Pil.Resampling.LANCZOS, reducing_gap=3.0)
     if orientation in TRANSPOSE:
@@ -43,7 +43,7 @@ def convert(
     return _encode(frame, photo=source.format in _PHOTO_FORMATS, icc=icc, budget=budget)
 
 
-def _displayable(source: Pil.Image) -> Pil.Image:
+def displayable(source: Pil.Image) -> Pil.Image:
     """The frame in a mode every encoder and resampler handles, alpha kept."""
     mode = source.mode
     if "transparency" in source.info and mode in ("1", "L", "P", "RGB"):
@@ -99,6 +99,11 @@ def _save(frame: Pil.Image, encoding: str, icc: bytes | None) -> bytes:
         options["quality"] = JPEG_QUALITY
         if frame.mode not in ("RGB", "L"):
             frame = frame.convert("RGB")
+    return save(frame, encoding, **options)
+
+
+def save(frame: Pil.Image, encoding: str, **options: object) -> bytes:
+    """The frame encoded by Pillow's plugin for encoding, with its options, as bytes."""
     try:
         descriptor = os.memfd_create("encoded-image")
     except (AttributeError, OSError):  # no memfd on this platform or in this sandbox

@@ -1,4 +1,5 @@
-"""Operations: the service runner, the HTTP server (health, metrics), logs, retention, checks.
+"""Operations: the service runner, the HTTP server (health, metrics, signed file links), logs,
+retention, checks.
 
 The server side (Service, WebServer, Metrics) loads aiohttp's server and prometheus_client; it
 is imported on first use, so `python -m bot imagine` and `check` start without it.
@@ -10,6 +11,7 @@ import importlib as _importlib
 import typing as _typing
 
 from bot.ops.health import Health, Phase, UpstreamTracker
+from bot.ops.links import Links, link_key, links_from
 from bot.ops.logs import REDACTED, RedactSecrets, TruncateRecords, configure_logging, secret_values
 from bot.ops.preflight import (
     Finding,
@@ -24,12 +26,14 @@ from bot.ops.probes import make_client, online_findings
 from bot.ops.retention import Retention
 
 if _typing.TYPE_CHECKING:
+    from bot.ops.files import FileRoute
     from bot.ops.metrics import Metrics
     from bot.ops.service import Adapter, Service
     from bot.ops.web import WebServer
 
 _ON_FIRST_USE = {
     "Adapter": "bot.ops.service",
+    "FileRoute": "bot.ops.files",
     "Metrics": "bot.ops.metrics",
     "Service": "bot.ops.service",
     "WebServer": "bot.ops.web",
@@ -38,8 +42,10 @@ _ON_FIRST_USE = {
 __all__ = [
     "REDACTED",
     "Adapter",
+    "FileRoute",
     "Finding",
     "Health",
+    "Links",
     "Metrics",
     "Phase",
     "RedactSecrets",
@@ -52,6 +58,8 @@ __all__ = [
     "WebServer",
     "configure_logging",
     "failed",
+    "link_key",
+    "links_from",
     "make_client",
     "offline_findings",
     "online_findings",

@@ -22,13 +22,14 @@ MAX_RECORD_CHARS = 8 * 1024
 
 def secret_values(settings: Settings) -> tuple[str, ...]:
     """Every configured secret: the API key, the Discord token, the Slack tokens and secret,
-    and the database's password when DATABASE_URL carries one."""
+    the link secret, and the database's password when DATABASE_URL carries one."""
     secrets = (
         settings.gptproto_api_key,
         settings.discord_token,
         settings.slack_bot_token,
         settings.slack_app_token,
         settings.slack_signing_secret,
+        settings.link_secret,
     )
     found = [secret.get_secret_value() for secret in secrets if secret is not None]
     written = urlsplit(settings.database_url).password
@@ -133,8 +134,9 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-QUIET_LIBRARIES = ("httpx", "httpcore")
-"""Loggers held at WARNING unless LOG_LEVEL is DEBUG."""
+QUIET_LIBRARIES = ("httpx", "httpcore", "procrastinate")
+"""Loggers held at WARNING unless LOG_LEVEL is DEBUG (procrastinate's INFO lines carry each
+job's arguments: users' messages, twice per job)."""
 
 
 def configure_logging(

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.config import Settings
+from bot.config import Settings, allowed_models, model_table
 from bot.errors import BotError, ConfigError, InputError
-from bot.upstream import MODELS, capabilities
 
 NOTHING_CONFIGURED = """nothing to run: no platform is configured. Set (in the environment or .env):
   DISCORD_TOKEN            to serve Discord, and/or
@@ -123,14 +122,25 @@ def _upstream(settings: Settings) -> Finding:
     if settings.gptproto_api_key is None:
         return Finding("upstream", f"GPTPROTO_API_KEY is not set; {where}", 3)
     try:
-        capabilities(settings.image_model)
+        models = model_table(settings)
+        caps = models.get(settings.image_model)
+        for choosable in allowed_models(settings):
+            models.get(choosable)
     except BotError as exc:
         return failed("upstream", exc)
-    if settings.image_model not in MODELS:
+    if caps.retired_on is not None:
         return Finding(
             "upstream",
-            f"key set; {where} (model not in the built-in table: the limits and price of "
-            "gemini-2.5-flash-image are assumed)",
+            f"key set; {where} (Google shut {caps.name} down on {caps.retired_on.isoformat()}: "
+            f"it answers only while the gateway still routes it; its successor is "
+            f"{caps.successor}; `check --online` tells whether it answers)",
+            warning=True,
+        )
+    if not models.knows(settings.image_model):
+        return Finding(
+            "upstream",
+            f"key set; {where} (model not in the table: the limits and prices of the "
+            f"{caps.family} family are assumed; add it to MODELS_FILE to set its own)",
             warning=True,
         )
     return Finding("upstream", f"key set; {where}")

@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
-from bot.config import Settings
-from bot.errors import ContentPolicy, InvalidRequest, RateLimited
+from bot.config import Settings, model_table
+from bot.errors import ContentPolicy, InvalidRequest, RateLimited, UnknownModel
 from bot.ops.preflight import Finding, failed
 from bot.upstream import Api, classify_status, error_status
 
@@ -53,9 +53,28 @@ async def _upstream(settings: Settings, http: httpx.AsyncClient) -> Finding:
     subject = "upstream online"
     if settings.gptproto_api_key is None:
         return Finding(subject, "skipped: GPTPROTO_API_KEY is not set", 3)
-    key = settings.gptproto_api_key.get_secret_value()
+    finding, gone = await _probe(settings, http, settings.image_model)
+    if not gone:
+        return finding
+    # The default model does not answer: name one the account does answer for, if any.
+    for model in model_table(settings).current():
+        if model == settings.image_model:
+            continue
+        other, other_gone = await _probe(settings, http, model)
+        if other.ok and not other_gone:
+            return Finding(
+                subject,
+                f"{finding.text} {model} does answer: set IMAGE_MODEL={model}.",
+                finding.exit_code,
+            )
+    return Finding(subject, f"{finding.text} No known model answers either.", finding.exit_code)
+
+
+async def _probe(settings: Settings, http: httpx.AsyncClient, model: str) -> tuple[Finding, bool]:
+    """The finding for one model, and whether the service said the model is gone."""
+    subject = "upstream online"
+    key = settings.gptproto_api_key.get_secret_value() if settings.gptproto_api_key else ""
     path, body = _EMPTY_REQUESTS[settings.image_api]
-    model = settings.image_model
     url = str(settings.gptproto_base_url).rstrip("/") + path.format(model=model)
     payload = {name: value.format(model=model) if isinstance(value, str) else value
                for name, value in body.items()}  # fmt: skip
@@ -63,19 +82,22 @@ async def _upstream(settings: Settings, http: httpx.AsyncClient) -> Finding:
     try:
         response = await http.post(url, json=payload, headers={"Authorization": authorization})
     except httpx.HTTPError as exc:
-        return _unreachable(subject, url, exc)
+        return _unreachable(subject, url, exc), False
     answer = _json(response)
     status = response.status_code
     if 200 <= status < 300:
         status = error_status(answer) or status
     if 200 <= status < 300:
-        return Finding(subject, f"API key accepted by {url.split('/v1')[0]} for {model}")
+        return Finding(subject, f"API key accepted by {url.split('/v1')[0]} for {model}"), False
     error = classify_status(status, answer, response.headers, model=model, scrub=str).error
     if isinstance(error, InvalidRequest | ContentPolicy):
-        return Finding(subject, f"API key accepted for {model} (the empty probe was refused)")
+        return Finding(
+            subject, f"API key accepted for {model} (the empty probe was refused)"
+        ), False
     if isinstance(error, RateLimited):
-        return Finding(subject, "API key accepted, but the service is rate limiting", warning=True)
-    return failed(subject, error)
+        warning = "API key accepted, but the service is rate limiting"
+        return Finding(subject, warning, warning=True), False
+    return failed(subject, error), isinstance(error, UnknownModel)
 
 
 async def _discord(settings: Settings, http: httpx.AsyncClient) -> Finding:

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, Protocol
 
-from bot.engine import Engine
+from bot.engine import Engine, JobQueue
 from bot.models import ThreadKey, Turn
 from bot.ops.health import Health, Phase
 from bot.ops.web import WebServer
@@ -48,8 +48,10 @@ class Service:
         background: Sequence[Background] = (),
         grace_seconds: float = DEFAULT_GRACE,
         adapter_stop_timeout: float = ADAPTER_STOP_TIMEOUT,
+        jobs: JobQueue | None = None,
     ) -> None:
         self._engine = engine
+        self._jobs = jobs
         self._adapters = dict(adapters)
         self._web = web
         self._health = health
@@ -91,11 +93,15 @@ class Service:
         interrupted = await self._engine.recover(platforms=self._adapters)
         background = (*self._background, self._recover_forever)
         self._tasks = [asyncio.create_task(job(), name=job.__name__) for job in background]
+        if self._jobs is not None:
+            await self._jobs.open()  # before any delivery can be deferred
         await self._web.start()
         for platform, adapter in self._adapters.items():
             self._started.append(platform)  # stopped at shutdown even if start fails halfway
             await adapter.start()
             logger.info("%s: %s", platform, adapter.describe())
+        if self._jobs is not None:
+            await self._jobs.start()  # the handlers know the platforms now (the bot's own id)
         self._health.phase = Phase.SERVING
         await self._notify(interrupted)
 
@@ -122,17 +128,34 @@ class Service:
 
     async def _shutdown(self) -> None:
         self._health.phase = Phase.STOPPING
+        # The queue's worker takes no more jobs from now on: another process's takes them.
+        # Its running jobs are the engine's, which the drain lets finish within the grace.
+        queue_stopped = asyncio.create_task(self._stop_queue(), name="stop job queue")
         cancelled = await self._engine.drain(grace=self._grace)
         if cancelled:
             logger.warning("cancelled %d jobs that did not finish in time", cancelled)
+        await queue_stopped
         for platform in reversed(self._started):
             await self._stop_adapter(platform)
         self._started.clear()
+        if self._jobs is not None:
+            try:
+                await self._jobs.close()  # after the adapters: they defer until they stop
+            except Exception:
+                logger.exception("closing the job queue failed")
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._web.stop()
         logger.info("stopped")
+
+    async def _stop_queue(self) -> None:
+        if self._jobs is None:
+            return
+        try:
+            await self._jobs.stop()
+        except Exception:
+            logger.exception("stopping the job queue's worker failed")
 
     async def _stop_adapter(self, platform: str) -> None:
         try:

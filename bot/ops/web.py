@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from bot.ops.guard import AcceptErrors, ConnectionGuard, connection_cap
 from bot.ops.health import Health, Phase
 from bot.ops.metrics import CONTENT_TYPE, Metrics
+
+if TYPE_CHECKING:
+    from bot.ops.files import FileRoute
+    from bot.ops.links import Links
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +62,7 @@ class WebServer:
         self._accept_errors = AcceptErrors(interval=log_interval)
         self._runner: web.AppRunner | None = None
         self._listener: asyncio.Server | None = None
+        self._files: FileRoute | None = None
         self.app = web.Application(
             middlewares=[self._defend, self._only_while_serving], client_max_size=max_body
         )
@@ -69,6 +75,16 @@ class WebServer:
         if self._listener is None or not self._listener.sockets:
             return None
         return int(self._listener.sockets[0].getsockname()[1])
+
+    @property
+    def links(self) -> Links | None:
+        """What signs links to results' exact bytes, when this server serves them (PUBLIC_URL)."""
+        return self._files.links if self._files is not None else None
+
+    def serve_files(self, files: FileRoute) -> None:
+        """Serve GET /files/{sha}.{ext} for signed links, behind the same defences as the rest."""
+        files.mount(self.app)
+        self._files = files
 
     def routes(self) -> list[str]:
         """Every mounted route as 'METHOD /path', for the start-up log line."""

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from bot.upstream.gptproto import GptProtoClient, UpstreamObserver
-from bot.upstream.parts import reference_part, restore_parts
-from bot.upstream.pools import open_client
 from bot.upstream.catalog import (
     MODELS,
     ONE_SIZE,
@@ -17,6 +14,9 @@ from bot.upstream.catalog import (
     ModelTable,
     Retirement,
 )
+from bot.upstream.gptproto import GptProtoClient, UpstreamObserver
+from bot.upstream.parts import reference_part, restore_parts
+from bot.upstream.pools import open_client
 from bot.upstream.port import (
     BUILTIN,
     Api,
@@ -35,14 +35,11 @@ __all__ = [
     "BUILTIN",
     "MODELS",
     "ONE_SIZE",
-    "SIZES",
-    "WIDE_RATIOS",
-    "ModelTable",
-    "Retirement",
-    "check_options",
     "RATIOS",
     "RATIO_SIZES",
     "RETIRED_MODELS",
+    "SIZES",
+    "WIDE_RATIOS",
     "Api",
     "Content",
     "Generation",
@@ -50,10 +47,13 @@ __all__ = [
     "GptProtoClient",
     "ImageGenerator",
     "ModelCapabilities",
+    "ModelTable",
     "Part",
+    "Retirement",
     "RetryPolicy",
     "UpstreamObserver",
     "capabilities",
+    "check_options",
     "check_request",
     "classify_status",
     "error_status",

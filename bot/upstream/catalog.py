@@ -180,7 +180,10 @@ FAMILIES: tuple[tuple[str, ModelCapabilities], ...] = (
     (
         "gemini-3",
         replace(
-            _FLASH_31, ratios=RATIOS, image_sizes=("1K", "2K", "4K"), grounding=False,
+            _FLASH_31,
+            ratios=RATIOS,
+            image_sizes=("1K", "2K", "4K"),
+            grounding=False,
             family="gemini-3",
         ),
     ),
@@ -248,6 +251,4 @@ class ModelTable:
     def with_rows(self, document: Mapping[str, Any], *, origin: str = "models") -> ModelTable:
         """The table with rows given as `{"models": {id: {...}}, "retired": {id: successor}}`."""
         models, retired = read_rows(self, document, origin=origin)
-        return replace(
-            self, models={**self.models, **models}, retired={**self.retired, **retired}
-        )
+        return replace(self, models={**self.models, **models}, retired={**self.retired, **retired})

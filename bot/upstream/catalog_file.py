@@ -94,6 +94,9 @@ def _row(table: ModelTable, model: str, spec: Any, origin: str) -> ModelCapabili
             changes[attribute] = parse(value)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{origin}: model {model!r}, {key}: {exc}") from None
+    if "prices" in changes:
+        # A file naming one size's price keeps the others' (a 4K price alone changes only 4K).
+        changes["prices"] = tuple((dict(base.prices) | dict(changes["prices"])).items())
     return replace(base, **changes)
 
 

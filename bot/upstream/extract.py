@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from bot.errors import NoImage, OutputBlocked, PromptBlocked, TextOnly, UnreadableResponse
 from bot.models import Image, Usage
+from bot.upstream.answers import Answer, inline_part, join_texts, strip_markdown_images, take_url
+from bot.upstream.candidates import read_gemini
 from bot.upstream.codec import dumps, loads
-from bot.upstream.parts import reference_part
-from bot.upstream.payloads import decode_image, parse_data_url
+from bot.upstream.payloads import decode_image
 from bot.upstream.port import Generation
 from bot.upstream.retry import error_status
+
+__all__ = ["Answer", "conclude", "conclude_fetched", "digest", "parse_json", "read_answer"]
 
 OUTPUT_BLOCKED = frozenset(
     {"IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT", "PROHIBITED_CONTENT", "SAFETY"}
@@ -22,32 +24,6 @@ OUTPUT_BLOCKED = frozenset(
 NO_IMAGE_REASONS = frozenset(
     {"NO_IMAGE", "MAX_TOKENS", "OTHER", "IMAGE_OTHER", "BLOCKLIST", "SPII", "LENGTH"}
 )
-
-_MARKDOWN_IMAGE = re.compile(r"!\[[^\]\n]*\]\(\s*<?((?:data:|https?://)[^)\s>]+)>?\s*\)")
-
-
-@dataclass(frozen=True)
-class Answer:
-    """What one 200 answer held, before images behind http(s) URLs are fetched."""
-
-    images: tuple[Image, ...] = ()
-    image_urls: tuple[str, ...] = ()
-    text: str = ""
-    # Gemini-style parts for replay, each output image's base64 swapped for its sha256
-    parts: tuple[Any, ...] = field(default=(), repr=False)
-    tokens: tuple[int, int, int] = (0, 0, 0)  # input, output, total
-    finish_reason: str | None = None
-    model_version: str | None = None
-    prompt_block: str | None = None
-
-    def with_fetched(self, images: tuple[Image, ...]) -> Answer:
-        """This answer with the images that were behind its URLs."""
-        return replace(
-            self,
-            images=self.images + images,
-            image_urls=(),
-            parts=self.parts + tuple(_inline_part(image) for image in images),
-        )
 
 
 def parse_json(body: bytes) -> Any:
@@ -87,7 +63,7 @@ def read_answer(payload: Any) -> Answer:
     if not isinstance(payload, Mapping):
         raise UnreadableResponse("The image service sent an answer of an unknown shape.")
     if "candidates" in payload or "promptFeedback" in payload or "prompt_feedback" in payload:
-        answer = _read_gemini(payload)
+        answer = read_gemini(payload)
     elif isinstance(payload.get("choices"), list):
         answer = _read_chat(payload)
     elif isinstance(payload.get("data"), list):
@@ -111,6 +87,8 @@ def conclude(answer: Answer) -> Generation:
             raise TextOnly(answer.text)
         raise NoImage(reason or "NO_IMAGE", "")
     tokens_in, tokens_out, total = answer.tokens
+    # Per-image histories only when there is exactly one per image; else one shared history.
+    per_image = len(answer.candidate_parts) == len(answer.images) > 1
     return Generation(
         images=answer.images,
         text=answer.text,
@@ -118,6 +96,10 @@ def conclude(answer: Answer) -> Generation:
         parts_json=dumps(list(answer.parts)),
         finish_reason=reason,
         model_version=answer.model_version,
+        candidate_parts=(
+            tuple(dumps(list(parts)) for parts in answer.candidate_parts) if per_image else ()
+        ),
+        sources=answer.sources,
     )
 
 
@@ -150,59 +132,8 @@ def _model_version(payload: Mapping[str, Any]) -> str | None:
     return version if isinstance(version, str) else None
 
 
-def _read_gemini(payload: Mapping[str, Any]) -> Answer:
-    candidates = payload.get("candidates")
-    if not isinstance(candidates, list) or not candidates:
-        feedback = payload.get("promptFeedback") or payload.get("prompt_feedback")
-        if isinstance(feedback, Mapping):
-            reason = feedback.get("blockReason") or feedback.get("block_reason") or "OTHER"
-            return Answer(prompt_block=str(reason))
-        return Answer(finish_reason="NO_CANDIDATES")
-    candidate = candidates[0] if isinstance(candidates[0], Mapping) else {}
-    reason = candidate.get("finishReason") or candidate.get("finish_reason")
-    content = candidate.get("content")
-    parts = content.get("parts") if isinstance(content, Mapping) else None
-    if not isinstance(parts, list):
-        parts = []
-    images: list[Image] = []
-    urls: list[str] = []
-    texts: list[str] = []
-    stored: list[Any] = []
-    for part in parts:
-        if not isinstance(part, Mapping) or part.get("thought") is True:
-            stored.append(part)  # drafts are never shown, but replay needs them as they came
-            continue
-        inline = part.get("inlineData") or part.get("inline_data")
-        if isinstance(inline, Mapping):
-            declared = inline.get("mimeType") or inline.get("mime_type")
-            image = decode_image(inline.get("data"), declared)
-            images.append(image)
-            stored.append(reference_part(part, image))
-        elif isinstance(part.get("text"), str):
-            texts.append(_text_part(part, images, urls, stored))
-        else:
-            stored.append(part)
-    return Answer(
-        images=tuple(images),
-        image_urls=tuple(urls),
-        text=_join(texts),
-        parts=tuple(stored),
-        finish_reason=str(reason).upper() if reason else None,
-    )
-
-
-def _text_part(
-    part: Mapping[str, Any], images: list[Image], urls: list[str], stored: list[Any]
-) -> str:
-    """A text part's words; an image hidden in it as markdown is taken out as an image."""
-    found: list[Any] = []
-    text = _strip_markdown_images(part["text"], images, urls, found)
-    stored.append({**part, "text": text} if found else part)
-    stored.extend(found)
-    return text
-
-
 def _read_image_list(items: list[Any]) -> Answer:
+    """data[]: one image per item (`n` of them), each item its own history."""
     parts: list[Any] = []
     images: list[Image] = []
     urls: list[str] = []
@@ -212,15 +143,37 @@ def _read_image_list(items: list[Any]) -> Answer:
         if item.get("b64_json"):
             image = decode_image(item["b64_json"])
             images.append(image)
-            parts.append(_inline_part(image))
+            parts.append(inline_part(image))
         elif isinstance(item.get("url"), str):
-            _take_url(item["url"], images, urls, parts)
-    return Answer(images=tuple(images), image_urls=tuple(urls), parts=tuple(parts))
+            take_url(item["url"], images, urls, parts)
+    return Answer(
+        images=tuple(images),
+        image_urls=tuple(urls),
+        parts=tuple(parts),
+        candidate_parts=tuple((part,) for part in parts) if len(parts) > 1 else (),
+    )
 
 
 def _read_chat(payload: Mapping[str, Any]) -> Answer:
-    choice = payload["choices"][0] if payload["choices"] else {}
-    choice = choice if isinstance(choice, Mapping) else {}
+    """choices[]: each choice's words and images (`n` choices: one history each)."""
+    read = [_read_choice(c) for c in payload["choices"] if isinstance(c, Mapping)]
+    made = [answer for answer in read if answer.images or answer.image_urls] or read[:1]
+    if not made:
+        return Answer()
+    several = len(made) > 1
+    return Answer(
+        images=tuple(image for answer in made for image in answer.images),
+        image_urls=tuple(url for answer in made for url in answer.image_urls),
+        text=made[0].text,
+        parts=made[0].parts,
+        candidate_parts=(
+            tuple(a.parts for a in made for _ in range(len(a.images))) if several else ()
+        ),
+        finish_reason=made[0].finish_reason,
+    )
+
+
+def _read_choice(choice: Mapping[str, Any]) -> Answer:
     message = choice.get("message") or choice.get("delta") or {}
     images: list[Image] = []
     urls: list[str] = []
@@ -229,16 +182,16 @@ def _read_chat(payload: Mapping[str, Any]) -> Answer:
     content = message.get("content") if isinstance(message, Mapping) else None
     for piece in content if isinstance(content, list) else [content]:
         if isinstance(piece, str):
-            texts.append(_strip_markdown_images(piece, images, urls, parts))
+            texts.append(strip_markdown_images(piece, images, urls, parts))
         elif isinstance(piece, Mapping) and isinstance(piece.get("text"), str):
-            texts.append(_strip_markdown_images(piece["text"], images, urls, parts))
+            texts.append(strip_markdown_images(piece["text"], images, urls, parts))
         elif isinstance(piece, Mapping):
-            _take_url(_image_url(piece), images, urls, parts)
+            take_url(_image_url(piece), images, urls, parts)
     listed = message.get("images") if isinstance(message, Mapping) else None
     for item in listed if isinstance(listed, list) else ():
         if isinstance(item, Mapping):
-            _take_url(_image_url(item), images, urls, parts)
-    text = _join(texts)
+            take_url(_image_url(item), images, urls, parts)
+    text = join_texts(texts)
     reason = choice.get("finish_reason")
     return Answer(
         images=tuple(images),
@@ -254,37 +207,3 @@ def _image_url(item: Mapping[str, Any]) -> str:
     if isinstance(value, Mapping):
         value = value.get("url")
     return value if isinstance(value, str) else ""
-
-
-def _take_url(url: str, images: list[Image], urls: list[str], parts: list[Any]) -> None:
-    data_url = parse_data_url(url)
-    if data_url is not None:
-        image = decode_image(data_url[1], data_url[0])
-        images.append(image)
-        parts.append(_inline_part(image))
-    elif url.startswith(("https://", "http://")):
-        urls.append(url)
-    elif url.startswith("data:"):
-        raise UnreadableResponse("The image service sent a data URL that is not base64.")
-
-
-def _strip_markdown_images(
-    text: str, images: list[Image], urls: list[str], parts: list[Any]
-) -> str:
-    if "![" not in text:
-        return text
-
-    def take(match: re.Match[str]) -> str:
-        _take_url(match.group(1), images, urls, parts)
-        return ""
-
-    return _MARKDOWN_IMAGE.sub(take, text)
-
-
-def _inline_part(image: Image) -> dict[str, Any]:
-    """A Gemini-style part for an image that came in another shape, in its stored form."""
-    return {"inlineData": {"mimeType": image.mime_type, "sha256": image.sha256}}
-
-
-def _join(texts: list[str]) -> str:
-    return "\n".join(text.strip() for text in texts if text.strip())

@@ -9,6 +9,7 @@ import random as random_module
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from typing import Any, Literal, ParamSpec, Protocol, TypeVar
 from urllib.parse import urlsplit
 
@@ -20,13 +21,21 @@ from bot.errors import (
     ConfigError,
     Unavailable,
     UnreadableResponse,
-    UpstreamTimeout,
 )
 from bot.models import Image
+from bot.upstream.attempt import (
+    TRANSPORT_ERRORS,
+    AttemptFailed,
+    Progress,
+    TrackedBody,
+    possibly_billed,
+    transport_failure,
+)
+from bot.upstream.catalog import ModelTable
 from bot.upstream.extract import conclude_fetched, digest, parse_json
 from bot.upstream.payloads import encode_request, request_size, sniff_image
 from bot.upstream.pools import Pools, Wire
-from bot.upstream.port import Api, Generation, GenerationRequest, check_request
+from bot.upstream.port import BUILTIN, Api, Generation, GenerationRequest, check_request
 from bot.upstream.reading import ACCEPT_ENCODING, read_capped
 from bot.upstream.retry import Failure, RetryPolicy, classify_status
 
@@ -55,12 +64,6 @@ class UpstreamObserver(Protocol):
     def on_retry(self, *, reason: str, delay: float) -> None: ...
 
 
-class _AttemptFailed(Exception):
-    def __init__(self, failure: Failure) -> None:
-        super().__init__(failure.reason)
-        self.failure = failure
-
-
 class GptProtoClient:
     """An ImageGenerator that calls gptproto (or any compatible gateway) over HTTP."""
 
@@ -82,6 +85,7 @@ class GptProtoClient:
         random: Callable[[], float] = random_module.random,
         max_answer_bytes: int = MAX_ANSWER_BYTES,
         transport: Wire = "aiohttp",
+        models: ModelTable = BUILTIN,
     ) -> None:
         if timeout <= 0 or max_attempts < 1 or max_connections < 1 or max_answer_bytes < 1:
             raise ConfigError(
@@ -90,6 +94,7 @@ class GptProtoClient:
         if transport not in ("aiohttp", "httpx"):
             raise ConfigError("UPSTREAM_TRANSPORT must be aiohttp or httpx.")
         self._max_answer_bytes = max_answer_bytes
+        self._models = models
         self._base_url = base_url.rstrip("/")
         self._origin = _origin(self._base_url)
         self._api_key = api_key.strip()
@@ -111,7 +116,10 @@ class GptProtoClient:
 
     async def generate(self, request: GenerationRequest) -> Generation:
         """One image generation, retried on transient failures; every failure is a BotError."""
-        check_request(request, api=self._api)
+        caps = check_request(request, api=self._api, models=self._models)
+        if request.image_size is not None and request.image_size not in caps.image_sizes:
+            # The one size of a single-size model, named: such models refuse imageSize itself.
+            request = replace(request, image_size=None)
         large = request_size(request) > LARGE_BODY
         path, body = await _offload(large, encode_request, self._api, request)
         return await self._call(self._base_url + path, body, request.model)
@@ -130,64 +138,83 @@ class GptProtoClient:
 
     async def _call(self, url: str, body: bytes, model: str) -> Generation:
         deadline = time.monotonic() + self._max_total
-        failed = 0
+        failed = billed = 0  # billed: attempts that may have made an image we never got
         while True:
             started = time.monotonic()
             attempt_timeout = max(0.001, min(self._timeout, deadline - started))
             try:
                 generation = await self._attempt(url, body, model, attempt_timeout)
-            except _AttemptFailed as exc:
+            except AttemptFailed as exc:
                 failure = exc.failure
                 self._observe(started, failure.reason)
                 failed += 1
-                delay = self._policy.delay(failed, failure.server_delay, self._random)
-                exhausted = failed >= self._policy.max_attempts
-                if not failure.retryable or exhausted or delay >= deadline - time.monotonic():
-                    if failure.retryable:
-                        logger.warning(
-                            "upstream gave up after %d attempt(s): %s", failed, failure.reason
-                        )
-                    raise failure.error from exc.__cause__
-                logger.warning(
-                    "upstream attempt %d failed (%s); retrying in %.1f s",
-                    failed,
-                    failure.reason,
-                    delay,
-                )
+                billed += failure.possibly_billed
+                delay = self._next_delay(failure, failed, billed, deadline)
+                if delay is None:
+                    raise possibly_billed(failure.error, billed) from exc.__cause__
                 if self._observer is not None:
                     self._observer.on_retry(reason=failure.reason, delay=delay)
                 await self._sleep(delay)
             except BotError as error:
                 self._observe(started, _snake(type(error).__name__))
+                possibly_billed(error, billed)
                 raise
             else:
                 self._observe(started, "ok")
-                return generation
+                return replace(generation, possibly_billed=billed) if billed else generation
+
+    def _next_delay(
+        self, failure: Failure, failed: int, billed: int, deadline: float
+    ) -> float | None:
+        """The pause before another attempt, or None to give up (and log why)."""
+        delay = self._policy.delay(failed, failure.server_delay, self._random)
+        # A second attempt that may be billed without a result is never risked.
+        exhausted = failed >= self._policy.max_attempts or billed > 1
+        if not failure.retryable or exhausted or delay >= deadline - time.monotonic():
+            if failure.retryable:
+                logger.warning(
+                    "upstream gave up after %d attempt(s): %s%s",
+                    failed,
+                    failure.reason,
+                    f" ({billed} possibly billed without a result)" if billed else "",
+                )
+            return None
+        if failure.possibly_billed:
+            logger.warning(
+                "upstream attempt %d: the request was sent, then %s; an image may already "
+                "have been made and billed. Retrying once in %.1f s",
+                failed,
+                failure.reason,
+                delay,
+            )
+        else:
+            logger.warning(
+                "upstream attempt %d failed (%s); retrying in %.1f s", failed, failure.reason, delay
+            )
+        return delay
 
     async def _attempt(self, url: str, body: bytes, model: str, seconds: float) -> Generation:
+        progress = Progress()
+        headers = {**self._headers, "Content-Length": str(len(body))}
         try:
             async with asyncio.timeout(seconds):
                 async with (
                     self._lease() as http,
                     http.stream(
-                        "POST", url, content=body, headers=self._headers, timeout=seconds
+                        "POST",
+                        url,
+                        content=TrackedBody(body, progress),
+                        headers=headers,
+                        timeout=seconds,
                     ) as response,
                 ):
+                    progress.status = response.status_code
                     return await self._read(response, model, http)
-        except (TimeoutError, httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout) as exc:
-            raise _AttemptFailed(Failure(UpstreamTimeout(), True, "timeout")) from exc
-        except (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL) as exc:
-            config = ConfigError("GPTPROTO_BASE_URL or GPTPROTO_API_KEY is not usable over HTTP.")
-            raise _AttemptFailed(Failure(config, False, "config")) from exc
-        except httpx.DecodingError as exc:
-            failure = Failure(UnreadableResponse(), False, "unreadable")
-            raise _AttemptFailed(failure) from exc
-        except httpx.TransportError as exc:
-            error = Unavailable(
-                "The image service could not be reached or dropped the connection. "
-                "Please try again in a few minutes."
-            )
-            raise _AttemptFailed(Failure(error, True, "connection")) from exc
+        except TRANSPORT_ERRORS as exc:
+            failure = transport_failure(exc)
+            if failure.retryable and progress.possibly_billed:
+                failure = replace(failure, possibly_billed=True)
+            raise AttemptFailed(failure) from exc
 
     async def _read(
         self, response: httpx.Response, model: str, http: httpx.AsyncClient
@@ -195,14 +222,14 @@ class GptProtoClient:
         if not 200 <= response.status_code < 300:
             error = await read_capped(response, MAX_ERROR_BYTES, partial=True)
             payload = _json_or_none(error.data)
-            raise _AttemptFailed(self._classify(response.status_code, payload, response, model))
+            raise AttemptFailed(self._classify(response.status_code, payload, response, model))
         content = await self._read_answer(response, self._max_answer_bytes)
         large = len(content) > LARGE_BODY
         read = await _offload(large, digest, content)
         if isinstance(read, Generation):
             return read
         if isinstance(read, tuple):
-            raise _AttemptFailed(self._classify(*read, response, model))
+            raise AttemptFailed(self._classify(*read, response, model))
         fetched: list[Image] = []
         room = self._max_answer_bytes - len(content)
         for url in read.image_urls:
@@ -221,7 +248,9 @@ class GptProtoClient:
         return body.data
 
     def _classify(self, status: int, payload: Any, response: httpx.Response, model: str) -> Failure:
-        return classify_status(status, payload, response.headers, model=model, scrub=self._scrub)
+        return classify_status(
+            status, payload, response.headers, model=model, scrub=self._scrub, models=self._models
+        )
 
     async def _fetch_image(self, url: str, http: httpx.AsyncClient, room: int) -> Image:
         # The key goes only to the upstream's own origin, never to a third-party image host.

@@ -84,11 +84,17 @@ def gemini_body(request: GenerationRequest) -> dict[str, Any]:
     config: dict[str, Any] = {"responseModalities": ["TEXT", "IMAGE"]}
     if image_config:
         config["imageConfig"] = image_config
+    if request.count > 1:
+        # Only when asked: the body without it is the one every model has always accepted.
+        config["candidateCount"] = request.count
     contents = [
         {"role": content.role, "parts": [p for part in content.parts for p in _gemini(part)]}
         for content in request.contents
     ]
-    return {"contents": contents, "generationConfig": config}
+    body: dict[str, Any] = {"contents": contents, "generationConfig": config}
+    if request.search:
+        body["tools"] = [{"google_search": {}}]
+    return body
 
 
 def images_body(request: GenerationRequest) -> dict[str, Any]:
@@ -103,12 +109,20 @@ def images_body(request: GenerationRequest) -> dict[str, Any]:
     body: dict[str, Any] = {"model": request.model, "prompt": prompt}
     if request.ratio is not None:
         body["size"] = request.ratio
+    if request.count > 1:
+        body["n"] = request.count
     return body
 
 
 def chat_body(request: GenerationRequest) -> dict[str, Any]:
     """chat/completions: one message per content; images as data-URL attachments."""
-    return {"model": request.model, "messages": [_message(c) for c in request.contents]}
+    body: dict[str, Any] = {
+        "model": request.model,
+        "messages": [_message(c) for c in request.contents],
+    }
+    if request.count > 1:
+        body["n"] = request.count
+    return body
 
 
 def _gemini(part: Part) -> Iterator[Any]:

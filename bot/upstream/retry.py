@@ -23,11 +23,15 @@ from bot.errors import (
     UnreadableResponse,
     UpstreamTimeout,
 )
+from bot.upstream.catalog import ModelTable
 from bot.upstream.port import BUILTIN
 
 # Statuses worth another attempt: rate limits and transient server or gateway failures
 # (520-524 and 529 are Cloudflare's "origin unreachable/overloaded" family).
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504, 520, 521, 522, 523, 524, 529})
+
+# How an upstream says a model id is gone when it does not answer 404 (gateways use 400/403).
+_GONE_WORDS = ("not found", "retired", "deprecated", "no longer available", "shut down")
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*s\s*$")
 _RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
@@ -125,6 +129,9 @@ class Failure:
     retryable: bool
     reason: str  # a short label for logs and metrics: "http_503", "timeout", "connection"
     server_delay: float | None = None
+    # The whole request was sent before the connection dropped or the answer timed out: the
+    # upstream may have made, and billed, an image nobody received. Retried at most once.
+    possibly_billed: bool = False
 
 
 def classify_status(
@@ -134,6 +141,7 @@ def classify_status(
     *,
     model: str,
     scrub: Callable[[str], str],
+    models: ModelTable = BUILTIN,
 ) -> Failure:
     """The typed failure an HTTP status and error body (None when not JSON) amount to."""
     message = scrub(_error_message(payload))
@@ -151,10 +159,30 @@ def classify_status(
         return Failure(error, True, f"http_{status}", delay)
     if status == 408:
         return Failure(UpstreamTimeout(), True, "http_408")
-    return Failure(_final_error(status, payload, message, model), False, f"http_{status}")
+    error = _final_error(status, payload, message, model, models)
+    return Failure(error, False, f"http_{status}")
 
 
-def _final_error(status: int, payload: Any, message: str, model: str) -> BotError:
+def unknown_model(model: str, models: ModelTable = BUILTIN) -> UnknownModel:
+    """The error for a model the upstream no longer serves, naming the table's successor."""
+    retired = models.retired.get(model)
+    row = models.models.get(model)
+    on = retired.on if retired is not None else (row.retired_on if row is not None else None)
+    return UnknownModel(model, models.successor(model), retired_on=on)
+
+
+def _gone(status: int, lowered: str, model: str) -> bool:
+    """Whether an error says the model is unknown or retired (404 with an API body, 410, or
+    words to that effect about the model on another status)."""
+    if status in (404, 410):
+        return True
+    about_model = "model" in lowered or model.lower() in lowered
+    return about_model and any(words in lowered for words in _GONE_WORDS)
+
+
+def _final_error(
+    status: int, payload: Any, message: str, model: str, models: ModelTable
+) -> BotError:
     said = f": {message}" if message else ""
     lowered = message.lower()
     if 300 <= status < 400:
@@ -163,6 +191,8 @@ def _final_error(status: int, payload: Any, message: str, model: str) -> BotErro
         )
     if payload is None:
         return _error_without_json(status)
+    if _gone(status, lowered, model):
+        return unknown_model(model, models)
     if status == 400:
         if "unsafe" in lowered or "content policy" in lowered:
             return ContentPolicy(message)
@@ -178,8 +208,6 @@ def _final_error(status: int, payload: Any, message: str, model: str) -> BotErro
             f"The image service refused the bot's API key{said}. The bot's operator "
             "needs to check GPTPROTO_API_KEY."
         )
-    if status == 404:
-        return UnknownModel(model, BUILTIN.successor(model))
     if status == 413:
         return InvalidRequest("The request was too large for the image service (HTTP 413).")
     if status < 500:

@@ -83,7 +83,7 @@ async def test_a_gemini_3_replay_carries_the_converted_image_and_its_signature()
     [part] = [part for part in generator.calls[1].replayed if "inlineData" in part]
     sent = base64.b64decode(part["inlineData"]["data"])
     assert part["inlineData"]["mimeType"] == "image/png" and sniff(sent) == "image/png"
-    assert part["thoughtSignature"] == "signature-1"
+    assert part["thoughtSignature"] == "signature-1-0"
     assert size_of(sent) == (320, 200)
 
 

@@ -141,5 +141,10 @@ async def test_the_windows_are_today_and_the_29_days_before_it() -> None:
     ]
 
 
-def test_the_price_table_lists_every_model() -> None:
-    assert dict(price_table()) == {name: caps.price_per_image_usd for name, caps in MODELS.items()}
+def test_the_price_table_lists_every_model_at_every_size() -> None:
+    table = {(model, size): usd for model, size, usd in price_table()}
+    assert {model for model, _ in table} == set(MODELS)
+    for name, caps in MODELS.items():
+        for size in caps.image_sizes or ("1K",):
+            assert table[(name, size)] == caps.price(size)
+    assert table[("gemini-3.1-flash-image", "4K")] == 0.151

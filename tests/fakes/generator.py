@@ -1,6 +1,7 @@
 """An in-process ImageGenerator: the engine's port without HTTP, for the fast engine tests.
 
-It answers like a Gemini model: one image per call whose pixels carry a serial number (so a
+It answers like a Gemini model: one image per call (`count` of them, each with its own parts,
+when asked for several; a source when searching) whose pixels carry a serial number (so a
 test can tell which image came back in a later turn), the model's parts in stored form, and a
 thought signature for the models that think, which it checks is replayed on the next turn.
 """
@@ -14,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.errors import BotError, InvalidRequest
-from bot.models import Image, Usage
+from bot.models import Image, Source, Usage
 from bot.upstream import Generation, GenerationRequest, capabilities, check_request
-from tests.fakes.gptproto_images import make_image, ratio_size
+from tests.fakes.gptproto_images import make_image, output_size
 
 
 @dataclass
@@ -130,22 +131,45 @@ class FakeGenerator:
                 raise InvalidRequest("the model's answer was replayed without its signature")
 
     def _answer(self, call: Call, text: str, given: Image | None = None) -> Generation:
-        serial = call.serial
-        image = given or Image(make_image(serial, ratio_size(call.request.ratio)), "image/png")
-        call.produced = (image,)
+        """count images (the API's `n`), each with its own parts; sources when searching."""
+        request = call.request
+        size = output_size(request.ratio, request.image_size)
+        count = max(1, request.count)
+        images = tuple(
+            (given if given and index == 0 else None)
+            or Image(make_image(call.serial, size, variant=index), "image/png")
+            for index in range(count)
+        )
+        call.produced = images
+        histories = tuple(
+            self._parts(call, image, text, index) for index, image in enumerate(images)
+        )
+        sources = (
+            (Source(f"Page {call.serial}", f"https://example.org/{call.serial}"),)
+            if request.search
+            else ()
+        )
+        return Generation(
+            images=images,
+            text=text,
+            usage=Usage(
+                input_tokens=10, output_tokens=1290 * count, total_tokens=10 + 1290 * count,
+                images=count,
+            ),
+            parts_json=histories[0],
+            finish_reason="STOP",
+            candidate_parts=histories if count > 1 else (),
+            sources=sources,
+        )  # fmt: skip
+
+    def _parts(self, call: Call, image: Image, text: str, index: int) -> str:
         # The stored form of an answer's part: the image named by its hash (bot.upstream.parts).
         part: dict[str, object] = {
             "inlineData": {"mimeType": image.mime_type, "sha256": image.sha256}
         }
         if capabilities(call.request.model).needs_signatures:
-            signature = f"signature-{serial}"
+            signature = f"signature-{call.serial}-{index}"
             self.signatures.add(signature)
             part["thoughtSignature"] = signature
         parts = [*([{"text": text}] if text else []), part]
-        return Generation(
-            images=(image,),
-            text=text,
-            usage=Usage(input_tokens=10, output_tokens=1290, total_tokens=1300, images=1),
-            parts_json=json.dumps(parts, separators=(",", ":")),
-            finish_reason="STOP",
-        )
+        return json.dumps(parts, separators=(",", ":"))

@@ -19,13 +19,9 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.gptproto_images import (
-    encoded_image,
-    image_serial,
-    ratio_size,
-    signature,
-    stand_in,
-)
+from tests.fakes import gptproto_models
+from tests.fakes.gptproto_images import image_serial
+from tests.fakes.gptproto_made import make, thinks
 from tests.fakes.gptproto_outcomes import Outcome
 from tests.fakes.gptproto_render import (
     Call,
@@ -42,7 +38,6 @@ __all__ = ["FakeGptProto", "Outcome", "RecordedRequest", "RecordedSleeps", "imag
 
 _GEMINI_PATH = re.compile(r"^/v1(?:beta)?/models/([^/:]+):generateContent$")
 _FAMILIES = {"/v1/images/generations": "images", "/v1/chat/completions": "chat"}
-_DRAFT_SIZE = (256, 256)
 
 
 class RecordedSleeps:
@@ -66,11 +61,14 @@ class FakeGptProto:
         latency: float = 0.0,
         image_padding: int = 0,
         check_signatures: bool = True,
+        check_models: bool = True,
     ) -> None:
         self.api_key = api_key  # when set, other keys get gptproto's 401
         self.latency = latency
         self.image_padding = image_padding
         self.check_signatures = check_signatures
+        self.check_models = check_models  # refuse what each model cannot do (gptproto_models)
+        self.gone: set[str] = set()  # model ids a test has shut down: 404 NOT_FOUND
         self.default = Outcome.image()
         self.requests: list[RecordedRequest] = []
         self.produced: list[bytes] = []
@@ -159,9 +157,9 @@ class FakeGptProto:
             return _json_response(404, missing.error)
         if not self._authorised(request.headers.get("Authorization")):
             return _json_response(401, Outcome.invalid_signature().error)
-        refusal = self._signature_refusal(family, recorded)
+        refusal = self._refusal(family, recorded)
         if refusal is not None:
-            return _json_response(400, refusal.error)
+            return _json_response(refusal.status, refusal.error)
         outcome = self._outcomes.popleft() if self._outcomes else self.default
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
@@ -212,37 +210,7 @@ class FakeGptProto:
         return made, text.encode()
 
     def _make(self, outcome: Outcome, call: Call) -> Made:
-        if outcome.kind != "image":
-            return Made()
-        size, padding = ratio_size(call.ratio), self.image_padding
-        encoded = [
-            encoded_image(call.serial, size, mime=outcome.mime, padding=padding)
-            for _ in range(outcome.count)
-        ]
-        raw = tuple(data for data, _ in encoded)
-        stand_ins = [stand_in(index, data) for index, (_, data) in enumerate(encoded)]
-        images = tuple((outcome.mime, placeholder) for _, _, placeholder in stand_ins)
-        thinking = outcome.thinking
-        if thinking is None:
-            thinking = call.model.startswith("gemini-3") and call.family == "gemini"
-        drafts: tuple[tuple[str, str], ...] = ()
-        signatures: tuple[str, ...] = ()
-        if thinking:
-            stand_ins.append(stand_in(len(raw), encoded_image(call.serial, _DRAFT_SIZE)[1]))
-            drafts = (("image/png", stand_ins[-1][2]),)
-            signed_parts = outcome.count + (1 if outcome.text else 0)
-            signatures = tuple(signature() for _ in range(signed_parts))
-        urls: tuple[str, ...] = ()
-        if outcome.shape == "url":
-            urls = tuple(self._publish(call.serial, i, outcome.mime, d) for i, d in enumerate(raw))
-        return Made(
-            images=images,
-            raw=raw,
-            drafts=drafts,
-            urls=urls,
-            signatures=signatures,
-            stand_ins=tuple((marker, data) for marker, data, _ in stand_ins),
-        )
+        return make(outcome, call, padding=self.image_padding, publish=self._publish)
 
     def host_file(self, name: str, data: bytes, mime: str) -> str:
         """Serve bytes at GET /files/<name> (like an image CDN); returns the URL."""
@@ -264,9 +232,14 @@ class FakeGptProto:
             return True
         return header in (f"Bearer {self.api_key}", self.api_key)
 
-    def _signature_refusal(self, family: str, recorded: RecordedRequest) -> Outcome | None:
+    def _refusal(self, family: str, recorded: RecordedRequest) -> Outcome | None:
         model = recorded.model or ""
-        if not (self.check_signatures and family == "gemini" and model.startswith("gemini-3")):
+        if self.check_models:
+            call = understand(family, model, recorded.serial, recorded.json)
+            refused = gptproto_models.refusal(call, self.gone)
+            if refused is not None:
+                return refused
+        if not (self.check_signatures and family == "gemini" and thinks(model)):
             return None
         problem = missing_signature(recorded.json, self.signatures)
         return Outcome.invalid_argument(problem) if problem else None

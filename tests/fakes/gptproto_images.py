@@ -39,32 +39,67 @@ def ratio_size(ratio: str | None) -> tuple[int, int]:
     )
 
 
-def fill_colour(serial: int) -> bytes:
-    """A background colour that changes from one serial to the next (16 of them, cycling)."""
+SIZE_SCALE = {"512": 0.5, "1K": 1.0, "2K": 2.0, "4K": 4.0}
+
+
+def output_size(ratio: str | None, image_size: str | None = None) -> tuple[int, int]:
+    """Pixels for a ratio at an output size: the 1K table scaled (2K doubles, 4K quadruples)."""
+    width, height = ratio_size(ratio)
+    scale = SIZE_SCALE.get(image_size or "1K", 1.0)
+    # At least wide enough for the serial's blocks, so every image stays identifiable.
+    return max(BLOCK * SERIAL_BITS, round(width * scale)), max(2 * BLOCK, round(height * scale))
+
+
+def fill_colour(serial: int, variant: int = 0) -> bytes:
+    """A background colour that changes from one serial to the next (16 of them, cycling);
+    `variant` tells apart the images of one answer (candidates, drafts)."""
     step = serial % 16
-    return bytes(((step * 73 + 40) % 256, (step * 151 + 90) % 256, (step * 199 + 160) % 256))
+    shift = variant * 47
+    return bytes(
+        (
+            (step * 73 + 40 + shift) % 256,
+            (step * 151 + 90 + shift) % 256,
+            (step * 199 + 160 + shift) % 256,
+        )
+    )
 
 
 def make_image(
-    serial: int, size: tuple[int, int], *, mime: str = "image/png", padding: int = 0
+    serial: int,
+    size: tuple[int, int],
+    *,
+    mime: str = "image/png",
+    padding: int = 0,
+    variant: int = 0,
+    noise: int = 0,
 ) -> bytes:
     """An image of `size` whose pixels carry `serial`; `padding` adds incompressible bytes."""
-    return encoded_image(serial, size, mime=mime, padding=padding)[0]
+    return encoded_image(serial, size, mime=mime, padding=padding, variant=variant, noise=noise)[0]
 
 
 def encoded_image(
-    serial: int, size: tuple[int, int], *, mime: str = "image/png", padding: int = 0
+    serial: int,
+    size: tuple[int, int],
+    *,
+    mime: str = "image/png",
+    padding: int = 0,
+    variant: int = 0,
+    noise: int = 0,
 ) -> tuple[bytes, str]:
-    """make_image's bytes and their base64, the padded part of which is encoded only once."""
+    """make_image's bytes and their base64, the padded part of which is encoded only once.
+
+    noise: about this many bytes of random pixels (a PNG band under the serial's rows), so a
+    4K answer weighs what a real one does (15-25 MB) and a preview must really re-encode it.
+    """
     width, height = size
-    rows = _pixel_rows(serial, width)
+    rows = _pixel_rows(serial, width, variant)
     if mime == "image/jpeg":
         pixels = rows[0] * BLOCK + rows[1] * BLOCK + rows[2] * (height - 2 * BLOCK)
         buffer = io.BytesIO()
         PILImage.frombytes("RGB", size, pixels).save(buffer, "JPEG", quality=92)
         return buffer.getvalue(), base64.b64encode(buffer.getvalue()).decode("ascii")
     head, head_b64 = _png_head(width, height, padding)
-    tail = _chunk(b"IDAT", _zlib_stream(rows, height)) + _chunk(b"IEND", b"")
+    tail = _chunk(b"IDAT", _zlib_stream(rows, height, noise)) + _chunk(b"IEND", b"")
     return head + tail, head_b64 + base64.b64encode(tail).decode("ascii")
 
 
@@ -103,8 +138,8 @@ def image_serial(data: bytes) -> int | None:
     return bits(0, SERIAL_BITS)
 
 
-def _pixel_rows(serial: int, width: int) -> tuple[bytes, bytes, bytes]:
-    fill = fill_colour(serial)
+def _pixel_rows(serial: int, width: int, variant: int = 0) -> tuple[bytes, bytes, bytes]:
+    fill = fill_colour(serial, variant)
     serial_row = _bit_row(serial, SERIAL_BITS, fill, width)
     marker_row = _bit_row(MARKER, MARKER_BITS, fill, width)
     return serial_row, marker_row, fill * width
@@ -116,14 +151,23 @@ def _bit_row(value: int, count: int, fill: bytes, width: int) -> bytes:
     return blocks + fill * (width - BLOCK * count)
 
 
-def _zlib_stream(rows: tuple[bytes, bytes, bytes], height: int) -> bytes:
+def _zlib_stream(rows: tuple[bytes, bytes, bytes], height: int, noise: int = 0) -> bytes:
     # The tagged top rows are compressed per image; the plain rest, identical for every
     # image of a colour and size, is compressed once and spliced in, keeping images cheap.
     head = (b"\x00" + rows[0]) * BLOCK + (b"\x00" + rows[1]) * BLOCK
     compressor = zlib.compressobj(1, zlib.DEFLATED, -15)
     head_deflate = compressor.compress(head) + compressor.flush(zlib.Z_FULL_FLUSH)
-    tail_deflate, tail_adler, tail_length = _plain_rows(rows[2], height - 2 * BLOCK)
-    adler = _adler32_combine(zlib.adler32(head), tail_adler, tail_length)
+    adler = zlib.adler32(head)
+    row_bytes = len(rows[2]) + 1
+    noisy = min(height - 2 * BLOCK, noise // row_bytes)
+    if noisy:
+        # Random rows, stored rather than compressed: they would not shrink, and storing is fast.
+        band = b"".join(b"\x00" + os.urandom(len(rows[2])) for _ in range(noisy))
+        stored = zlib.compressobj(0, zlib.DEFLATED, -15)
+        head_deflate += stored.compress(band) + stored.flush(zlib.Z_FULL_FLUSH)
+        adler = _adler32_combine(adler, zlib.adler32(band), len(band))
+    tail_deflate, tail_adler, tail_length = _plain_rows(rows[2], height - 2 * BLOCK - noisy)
+    adler = _adler32_combine(adler, tail_adler, tail_length)
     return b"\x78\x01" + head_deflate + tail_deflate + struct.pack(">I", adler)
 
 

@@ -40,6 +40,10 @@ class Outcome:
     thinking: bool | None = None  # None: Gemini 3 models think, others do not
     candidates_null: bool = False
     repeat: bool = False  # stream: write the body again and again, never ending
+    # Gemini 3 drafts as gptproto relays them: image parts with a thoughtSignature and no
+    # `thought` flag, before the final image of each candidate.
+    drafts: int = 0
+    noise: int = 0  # bytes of random pixels in each image (a realistic 4K PNG is ~20 MB)
 
     def with_delay(self, seconds: float) -> Outcome:
         """The same outcome, answered after `seconds`."""
@@ -55,9 +59,24 @@ class Outcome:
         count: int = 1,
         shape: ChatShape | ImagesShape | None = None,
         thinking: bool | None = None,
+        drafts: int = 0,
+        noise: int = 0,
     ) -> Outcome:
-        """Image(s), optionally with text; JPEG with mime="image/jpeg"; Gemini 3 style thinking."""
-        return Outcome("image", text=text, mime=mime, count=count, shape=shape, thinking=thinking)
+        """Image(s), optionally with text; JPEG with mime="image/jpeg"; Gemini 3 style thinking.
+
+        drafts: that many unflagged, signed draft images before each final one (Gemini 3);
+        noise: about that many bytes of random pixels per image (see large_image).
+        """
+        return Outcome(
+            "image", text=text, mime=mime, count=count, shape=shape, thinking=thinking,
+            drafts=drafts, noise=noise,
+        )  # fmt: skip
+
+    @staticmethod
+    def large_image(megabytes: int = 20, text: str = "") -> Outcome:
+        """An image of about `megabytes` MB (a noise PNG): ask for 4K to get a real 4K's
+        weight, over Discord's 10 MiB upload limit."""
+        return Outcome.image(text, noise=megabytes * 1_000_000)
 
     @staticmethod
     def text_only(text: str = "Could you tell me more about the scene?") -> Outcome:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import math
-import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +58,10 @@ class Call:
     ratio: str | None
     input_images: int
     text_chars: int
+    image_size: str | None = None
+    candidates: int = 1  # candidateCount (Gemini) or n (the OpenAI-style endpoints)
+    search: bool = False  # tools: google_search
+    user_images: int = 0  # images the user sent this time (replayed model images apart)
 
 
 @dataclass(frozen=True)
@@ -67,28 +71,36 @@ class Made:
     `data` is a placeholder; `stand_ins` pairs each (as JSON escapes it) with the real base64.
     """
 
-    images: tuple[tuple[str, str], ...] = ()
+    images: tuple[tuple[str, str], ...] = ()  # every candidate's, candidate after candidate
     raw: tuple[bytes, ...] = field(default=(), repr=False)  # the images' bytes
-    drafts: tuple[tuple[str, str], ...] = ()
+    drafts: tuple[tuple[str, str], ...] = ()  # flagged "thought": true
+    signed_drafts: tuple[tuple[str, str], ...] = ()  # unflagged, signed; per candidate in turn
+    draft_raw: tuple[bytes, ...] = field(default=(), repr=False)
+    candidates: int = 1
     urls: tuple[str, ...] = ()
     signatures: tuple[str, ...] = field(default=(), repr=False)
     stand_ins: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
 
 def understand(family: str, model: str, serial: int, body: Any) -> Call:
-    """Ratio, input image count and text size of a request body, for any family."""
+    """Ratio, size, candidates, search, image counts and text size of a request body."""
     body = body if isinstance(body, dict) else {}
     texts: list[str] = []
-    images = 0
+    images = user_images = 0
     ratio: str | None = None
+    image_size: str | None = None
+    candidates: Any = body.get("n") or 1
     if family == "gemini":
         config = body.get("generationConfig") or body.get("generation_config") or {}
         image_config = config.get("imageConfig") or config.get("image_config") or {}
         ratio = image_config.get("aspectRatio") or image_config.get("aspect_ratio")
+        image_size = image_config.get("imageSize") or image_config.get("image_size")
+        candidates = config.get("candidateCount") or config.get("candidate_count") or 1
         for content in body.get("contents") or []:
             for part in content.get("parts") or []:
                 if part.get("inlineData") or part.get("inline_data"):
                     images += 1
+                    user_images += content.get("role") != "model"
                 elif isinstance(part.get("text"), str):
                     texts.append(part["text"])
     elif family == "images":
@@ -100,9 +112,29 @@ def understand(family: str, model: str, serial: int, body: Any) -> Call:
         for message in body.get("messages") or []:
             content = message.get("content")
             texts.append(content if isinstance(content, str) else str(content or ""))
-            images += len(message.get("experimental_attachments") or [])
-    chars = sum(len(text) for text in texts)
-    return Call(family, model, serial, ratio if isinstance(ratio, str) else None, images, chars)
+            attached = len(message.get("experimental_attachments") or [])
+            images += attached
+            user_images += attached if message.get("role") == "user" else 0
+    return Call(
+        family,
+        model,
+        serial,
+        ratio if isinstance(ratio, str) else None,
+        images,
+        sum(len(text) for text in texts),
+        image_size=image_size if isinstance(image_size, str) else None,
+        candidates=candidates if isinstance(candidates, int) else 1,
+        search=_searches(body),
+        user_images=user_images,
+    )
+
+
+def _searches(body: dict[str, Any]) -> bool:
+    tools = body.get("tools")
+    return isinstance(tools, list) and any(
+        isinstance(tool, dict) and ("google_search" in tool or "googleSearch" in tool)
+        for tool in tools
+    )
 
 
 def missing_signature(body: Any, issued: set[str]) -> str | None:
@@ -129,17 +161,21 @@ def tokens(call: Call, images_out: int) -> tuple[int, int]:
     """(prompt, output) tokens derived from the request, as the real service counts them."""
     prompt = IMAGE_INPUT_TOKENS * call.input_images + max(1, math.ceil(call.text_chars / 4))
     per_image = 1120 if call.model.startswith("gemini-3-pro") else 1290
+    if call.image_size == "4K" and call.model.startswith("gemini-3-pro"):
+        per_image = 2000
     return prompt, per_image * images_out
 
 
 def render(outcome: Outcome, call: Call, made: Made) -> dict[str, Any]:
     """The JSON body of a 200 outcome for the endpoint family that was called."""
+    from tests.fakes.gptproto_openai import chat_answer, images_answer
+
     if outcome.kind == "image" and call.family == "images":
-        return _images_answer(outcome, call, made)
+        return images_answer(outcome, call, made)
     if call.family == "chat" and outcome.kind in ("image", "text"):
         shape = outcome.shape or "markdown"
         if shape != "gemini":
-            return _chat_answer(outcome, call, made, shape)
+            return chat_answer(outcome, call, made, shape)
     return _gemini_answer(outcome, call, made)
 
 
@@ -151,7 +187,18 @@ def _gemini_answer(outcome: Outcome, call: Call, made: Made) -> dict[str, Any]:
             answer["candidates"] = None
         answer["usageMetadata"] = _usage_metadata(call, 0)
         return answer
-    candidate: dict[str, Any] = {"index": 0}
+    signatures = iter(made.signatures)
+    answer["candidates"] = [
+        _candidate(outcome, call, made, index, signatures) for index in range(made.candidates)
+    ]
+    answer["usageMetadata"] = _usage_metadata(call, len(made.images))
+    return answer
+
+
+def _candidate(
+    outcome: Outcome, call: Call, made: Made, index: int, signatures: Iterator[str]
+) -> dict[str, Any]:
+    candidate: dict[str, Any] = {"index": index}
     if outcome.kind == "output_blocked":
         candidate["finishReason"] = outcome.reason
     elif outcome.kind == "finish":
@@ -160,15 +207,32 @@ def _gemini_answer(outcome: Outcome, call: Call, made: Made) -> dict[str, Any]:
             candidate["content"] = {"role": "model", "parts": [{"text": outcome.text}]}
     else:
         candidate["finishReason"] = "STOP"
-        candidate["content"] = {"role": "model", "parts": _gemini_parts(outcome, made)}
-    answer["candidates"] = [candidate]
-    answer["usageMetadata"] = _usage_metadata(call, len(made.images))
-    return answer
+        parts = _gemini_parts(outcome, made, index, signatures)
+        candidate["content"] = {"role": "model", "parts": parts}
+    if call.search:
+        candidate["groundingMetadata"] = grounding(call)
+    return candidate
 
 
-def _gemini_parts(outcome: Outcome, made: Made) -> list[dict[str, Any]]:
+def grounding(call: Call) -> dict[str, Any]:
+    """Google Search grounding as the API returns it; the pages are named after the serial."""
+    pages = [
+        (f"https://example.org/{call.serial}/skyline", f"Skyline {call.serial} | Example"),
+        (f"https://news.example.com/{call.serial}", "news.example.com"),
+        (f"https://example.org/{call.serial}/skyline", "the same page again"),
+    ]
+    return {
+        "webSearchQueries": ["today's skyline"],
+        "searchEntryPoint": {"renderedContent": "<div class='search'>Google</div>"},
+        "groundingChunks": [{"web": {"uri": uri, "title": title}} for uri, title in pages],
+        "groundingSupports": [{"groundingChunkIndices": [0, 1], "confidenceScores": [0.9, 0.8]}],
+    }
+
+
+def _gemini_parts(
+    outcome: Outcome, made: Made, index: int, signatures: Iterator[str]
+) -> list[dict[str, Any]]:
     parts: list[dict[str, Any]] = []
-    signatures = iter(made.signatures)
     if made.drafts:
         parts.append(
             {"text": "**Composing the scene**\nDrafting the layout first.", "thought": True}
@@ -180,9 +244,13 @@ def _gemini_parts(outcome: Outcome, made: Made) -> list[dict[str, Any]]:
         signature = next(signatures, None)
         return {**part, "thoughtSignature": signature} if signature else part
 
+    drafts = outcome.drafts
+    for mime, data in made.signed_drafts[index * drafts : (index + 1) * drafts]:
+        parts.append(signed({"inlineData": {"mimeType": mime, "data": data}}))
     if outcome.text:
         parts.append(signed({"text": outcome.text}))
-    for mime, data in made.images:
+    count = outcome.count
+    for mime, data in made.images[index * count : (index + 1) * count]:
         parts.append(signed({"inlineData": {"mimeType": mime, "data": data}}))
     return parts
 
@@ -198,52 +266,4 @@ def _usage_metadata(call: Call, images_out: int) -> dict[str, Any]:
             {"modality": "TEXT", "tokenCount": prompt - image_tokens},
             {"modality": "IMAGE", "tokenCount": image_tokens},
         ],
-    }
-
-
-def _images_answer(outcome: Outcome, call: Call, made: Made) -> dict[str, Any]:
-    if outcome.shape == "url":
-        items: list[dict[str, str]] = [{"url": url} for url in made.urls]
-    else:
-        items = [{"b64_json": data} for _, data in made.images]
-    prompt, output = tokens(call, len(made.images))
-    return {
-        "created": int(time.time() * 1000),
-        "data": items,
-        "output_format": "jpeg" if outcome.mime == "image/jpeg" else "png",
-        "quality": "high",
-        "size": call.ratio or "1:1",
-        "usage": {
-            "input_tokens": prompt,
-            "input_tokens_details": {
-                "image_tokens": IMAGE_INPUT_TOKENS * call.input_images,
-                "text_tokens": prompt - IMAGE_INPUT_TOKENS * call.input_images,
-            },
-            "output_tokens": output,
-            "total_tokens": prompt + output,
-        },
-    }
-
-
-def _chat_answer(outcome: Outcome, call: Call, made: Made, shape: str) -> dict[str, Any]:
-    urls = [f"data:{mime};base64,{data}" for mime, data in made.images]
-    message: dict[str, Any] = {"role": "assistant"}
-    if shape == "images":
-        message["content"] = outcome.text
-        message["images"] = [{"type": "image_url", "image_url": {"url": url}} for url in urls]
-    else:
-        pictures = "\n".join(f"![image]({url})" for url in urls)
-        message["content"] = "\n".join(piece for piece in (outcome.text, pictures) if piece)
-    prompt, output = tokens(call, len(made.images))
-    return {
-        "id": f"chatcmpl-fake-{call.serial}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": call.model,
-        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-        "usage": {
-            "prompt_tokens": prompt,
-            "completion_tokens": output,
-            "total_tokens": prompt + output,
-        },
     }

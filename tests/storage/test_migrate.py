@@ -10,7 +10,7 @@ import pytest
 
 from bot.__main__ import main
 from bot.errors import ConfigError
-from bot.models import Thread, ThreadKey, Turn, Usage
+from bot.models import Budget, BudgetScope, Thread, ThreadKey, Turn, Usage
 from storage.migrate import copy_sqlite_to_postgres
 from storage.postgres import PostgresStore
 from storage.sqlite import SqliteStore
@@ -34,7 +34,12 @@ async def _seed(path: Path, clock: Clock) -> Seeded:
         await store.add_alias(thread.id, key=moved)
         first = await done_turn(store, thread.id, inputs=(image("photo"),), cost_usd=0.04)
         second = await done_turn(
-            store, thread.id, parent_id=first.id, prompt="at night", usage=Usage(10, 20, 30, 1)
+            store, thread.id, parent_id=first.id, prompt="at night", usage=Usage(10, 20, 30, 1),
+            size="4K", cost_usd=0.24, possibly_billed=1,
+        )  # fmt: skip
+        await store.record_possibly_billed(platform="slack", workspace="T1", user="U1", calls=2)
+        await store.set_budget(
+            platform="slack", workspace="T1", scope=BudgetScope.ROLE, subject="R1", monthly_usd=9.5
         )
         await store.link_message(second.id, platform="slack", message_id="C1:1700000000.0003")
         await claim(store, "event:Ev1")
@@ -67,12 +72,19 @@ async def test_every_row_arrives_and_ids_go_on_from_the_largest(tmp_path: Path) 
             assert linked == second
             assert await claim(target, "event:Ev1", owner="other") is False
             totals = await target.usage_totals(platform="slack", user="U1", since=START.date())
-            assert (totals.jobs, totals.images) == (2, 2)
+            assert (totals.jobs, totals.images, totals.possibly_billed) == (2, 2, 3)
+            sizes = [(line.model, line.size, line.images) for line in totals.by_size]
+            assert sizes == [(second.model, "4K", 1), (seeded.first.model, "1K", 1)]
+            assert second.size == "4K" and seeded.first.size is None
+            assert await target.budgets(platform="slack", workspace="T1") == [
+                Budget("slack", "T1", BudgetScope.ROLE, "R1", 9.5)
+            ]
             newer = await done_turn(target, thread.id)
             assert newer.id > second.id and newer.number == 3
         finally:
             await target.close()
     assert copied["turns"] == 2 and copied["thread_keys"] == 2 and copied["images"] == 3
+    assert copied["usage_ledger"] == 3 and copied["budgets"] == 1  # 1K, 4K, the failed calls
 
 
 async def test_a_database_that_holds_threads_already_is_refused(tmp_path: Path) -> None:

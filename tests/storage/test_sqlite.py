@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.errors import ConfigError
-from bot.models import ThreadKey, Usage
+from bot.models import BudgetScope, ThreadKey, Usage
 from storage import sqlite as sqlite_module
 from storage import sqlite_schema
 from storage.sqlite import SqliteStore
@@ -261,7 +261,10 @@ async def test_turn_and_thread_reads_never_touch_the_image_table(
         await store.load_images(leaf.outputs)
 
 
-_BIG_TABLES = {"threads", "thread_keys", "turns", "images", "turn_images", "messages", "events"}
+_BIG_TABLES = {
+    "threads", "thread_keys", "turns", "images", "turn_images", "messages", "events",
+    "usage_ledger",
+}  # fmt: skip
 
 
 def _full_scans(db: sqlite3.Connection, statement: str) -> list[str]:
@@ -300,6 +303,14 @@ async def test_every_statement_of_the_hot_paths_uses_an_index(
     await store.jobs_since(platform="discord", user="U1", since=clock.now)
     await store.usage_totals(platform="discord", user="U1", since=clock.now.date())
     await store.usage_totals(platform="discord", workspace="G1", since=clock.now.date())
+    await store.record_possibly_billed(platform="discord", workspace="G1", user="U1", calls=1)
+    await store.set_budget(
+        platform="discord", workspace="G1", scope=BudgetScope.USER, subject="U1", monthly_usd=1.0
+    )
+    await store.budgets(platform="discord", workspace="G1")
+    await store.set_budget(
+        platform="discord", workspace="G1", scope=BudgetScope.USER, subject="U1", monthly_usd=None
+    )
     pending = await pending_turn(store, thread.id, parent_id=leaf.id)
     await store.fail_turn(pending.id, error="x")
     await pending_turn(store, thread.id, parent_id=leaf.id, claims=("E3",))

@@ -60,6 +60,8 @@ async def pending_turn(
     inputs: tuple[Image, ...] = (),
     owner: str = OWNER,
     claims: tuple[str, ...] = (),
+    model: str = MODEL,
+    size: str | None = None,
 ) -> Turn:
     """Start one turn and leave it pending, held by owner."""
     return await store.start_turn(
@@ -68,11 +70,12 @@ async def pending_turn(
         user=user,
         prompt=prompt,
         ratio=None,
-        model=MODEL,
+        model=model,
         inputs=inputs,
         owner=owner,
         lease=LEASE,
         claims=claims,
+        size=size,
     )
 
 
@@ -87,11 +90,15 @@ async def done_turn(
     outputs: tuple[Image, ...] | None = None,
     usage: Usage | None = None,
     cost_usd: float = 0.0,
+    model: str = MODEL,
+    size: str | None = None,
+    possibly_billed: int = 0,
 ) -> Turn:
     """Start and finish one turn; by default it produces one image named after its prompt."""
     started = await pending_turn(
-        store, thread_id, parent_id=parent_id, user=user, prompt=prompt, inputs=inputs
-    )
+        store, thread_id, parent_id=parent_id, user=user, prompt=prompt, inputs=inputs,
+        model=model, size=size,
+    )  # fmt: skip
     return await store.finish_turn(
         started.id,
         owner=OWNER,
@@ -100,6 +107,7 @@ async def done_turn(
         usage=usage or Usage(),
         parts_json="[]",
         cost_usd=cost_usd,
+        possibly_billed=possibly_billed,
     )
 
 

@@ -179,7 +179,7 @@ HEIC = Image(b"\x00\x00\x00\x18ftypheic", "image/heic")
 
 
 def refusable(
-    *parts: Part, model: str = "gemini-2.5-flash-image", **options: str
+    *parts: Part, model: str = "gemini-2.5-flash-image", **options: Any
 ) -> GenerationRequest:
     return GenerationRequest(model, (user(*parts),), **options)
 

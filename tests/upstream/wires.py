@@ -44,11 +44,20 @@ class RawServer:
     """A server on 127.0.0.1 that reads each request, writes `answer`, then hangs or hangs up.
 
     hold: after the answer, wait until `release` is set (an answer that never finishes);
-    close: then hang up (a connection dropped, mid-body if the answer promised more).
+    close: then hang up (a connection dropped, mid-body if the answer promised more);
+    read_body=False: answer (and hang up) after the head, while the client is still writing.
     """
 
-    def __init__(self, answer: bytes = b"", *, hold: bool = False, close: bool = False) -> None:
+    def __init__(
+        self,
+        answer: bytes = b"",
+        *,
+        hold: bool = False,
+        close: bool = False,
+        read_body: bool = True,
+    ) -> None:
         self.answer, self.hold, self.close = answer, hold, close
+        self.read_body = read_body
         self.requests: list[bytes] = []  # each request's head, as it arrived
         self.received = asyncio.Event()  # set on every request
         self.release = asyncio.Event()
@@ -99,7 +108,7 @@ class RawServer:
             return False
         for line in request.split(b"\r\n"):
             name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
+            if name.strip().lower() == b"content-length" and self.read_body:
                 await reader.readexactly(int(value))
         self.requests.append(request)
         self.received.set()

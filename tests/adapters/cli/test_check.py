@@ -36,8 +36,11 @@ def test_check_reports_what_is_configured_without_printing_secrets(tmp_path: Pat
     result = run_bot(tmp_path, "check", **settings)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert "ok    upstream: key set; base URL https://gptproto.com/" in out
+    assert "warn  upstream: key set; base URL https://gptproto.com/" in out
     assert "model gemini-2.5-flash-image, api gemini" in out
+    # The default model is one Google has shut down: check says so, and names its successor.
+    assert "shut gemini-2.5-flash-image down on 2026-10-02" in out
+    assert "its successor is gemini-3.1-flash-image" in out
     assert (
         "discord: token set; gateway (worker role); slash commands sync to guilds 111, 222" in out
     )
@@ -118,18 +121,28 @@ async def test_check_online_fails_on_refused_credentials(tmp_path: Path) -> None
 class _Gateway:
     """Answers every request with one scripted status and JSON body; records what came."""
 
-    def __init__(self, status: int, body: dict[str, Any]) -> None:
+    def __init__(
+        self, status: int, body: dict[str, Any], answers: dict[str, int] | None = None
+    ) -> None:
         self.status, self.body = status, body
+        self.answers = answers or {}  # a status by model, for the models named here
         self.seen: list[tuple[str, str | None, Any]] = []
 
     async def handle(self, request: web.Request) -> web.Response:
         self.seen.append((request.path, request.headers.get("Authorization"), await request.json()))
+        for model, status in self.answers.items():
+            if f"/models/{model}:" in request.path:
+                return web.json_response(
+                    _google_error(status, "INVALID_ARGUMENT", "empty"), status=status
+                )
         return web.json_response(self.body, status=self.status)
 
 
 @asynccontextmanager
-async def _gateway(status: int, body: dict[str, Any]) -> AsyncIterator[tuple[_Gateway, str]]:
-    gateway = _Gateway(status, body)
+async def _gateway(
+    status: int, body: dict[str, Any], answers: dict[str, int] | None = None
+) -> AsyncIterator[tuple[_Gateway, str]]:
+    gateway = _Gateway(status, body, answers)
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", gateway.handle)
     runner, port = await serve_locally(app, access_log=None)
@@ -160,7 +173,7 @@ async def _probe(base_url: str, **settings: str) -> Finding:
          "refused the bot's API key"),
         (401, {"error": {"message": "Invalid signature", "type": "401"}}, 3, "refused"),
         (403, {"error": {"message": "Insufficient balance", "type": "403"}}, 3, "top it up"),
-        (404, _google_error(404, "NOT_FOUND", "models/x is not found"), 3, "does not know"),
+        (404, _google_error(404, "NOT_FOUND", "models/x is not found"), 3, "has been retired"),
         (429, _google_error(429, "RESOURCE_EXHAUSTED", "quota"), 0, "rate limiting"),
         (503, _google_error(503, "UNAVAILABLE", "The model is overloaded."), 5, "unavailable"),
     ],
@@ -172,10 +185,28 @@ async def test_the_upstream_probe_reads_each_answer(
         finding = await _probe(url, gptproto_auth_scheme="raw")
     assert finding.exit_code == code
     assert says in finding.text
-    [(path, authorization, sent)] = gateway.seen
+    # A model that is gone sends the probe on to the current models, to name one that answers.
+    (path, authorization, sent), *others = gateway.seen
+    assert len(others) == (3 if status == 404 else 0)
     assert path == "/v1beta/models/gemini-2.5-flash-image:generateContent"
     assert authorization == API_KEY and sent == {"contents": []}
     assert API_KEY not in finding.line()
+
+
+async def test_a_default_model_that_is_gone_is_reported_with_one_that_answers() -> None:
+    gone = _google_error(404, "NOT_FOUND", "models/gemini-2.5-flash-image is not found")
+    async with _gateway(404, gone, {"gemini-3-pro-image": 400}) as (gateway, url):
+        finding = await _probe(url)
+    assert finding.exit_code == 3
+    assert "'gemini-2.5-flash-image' has been retired" in finding.text
+    assert finding.text.endswith(
+        "gemini-3-pro-image does answer: set IMAGE_MODEL=gemini-3-pro-image."
+    )
+    assert [path.split("/")[-1] for path, _, _ in gateway.seen] == [
+        "gemini-2.5-flash-image:generateContent",
+        "gemini-3.1-flash-image:generateContent",
+        "gemini-3-pro-image:generateContent",
+    ]
 
 
 async def test_the_probe_uses_the_configured_endpoint_family() -> None:

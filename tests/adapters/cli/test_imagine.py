@@ -162,7 +162,7 @@ async def test_missing_key_and_retired_model_exit_3(fake: FakeGptProto, tmp_path
     retired = await imagine(fake, tmp_path, "a fox", "--model", "gemini-2.5-flash-image-preview")
     assert (missing.code, retired.code) == (3, 3)
     assert "GPTPROTO_API_KEY" in _one_error_line(missing)
-    assert "use 'gemini-2.5-flash-image'" in _one_error_line(retired)
+    assert "use 'gemini-3.1-flash-image'" in _one_error_line(retired)
     assert fake.generations == []
 
 

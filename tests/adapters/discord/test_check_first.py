@@ -89,6 +89,9 @@ async def test_a_blocked_user_clicking_is_refused_before_any_deferral(
 
 async def _slow_check(bot: DiscordBot, refuse: bool) -> tuple[InteractionRecord, asyncio.Event]:
     """/imagine whose checks wait for the test: the bot has to defer before they end."""
+    bot.adapter_options = {"check_budget": 0.05}
+    await bot.restart()
+    # The restarted engine's own check: the one before the restart reads a closed store.
     assert bot.engine is not None
     checked, release = bot.engine.precheck, asyncio.Event()
 
@@ -98,8 +101,6 @@ async def _slow_check(bot: DiscordBot, refuse: bool) -> tuple[InteractionRecord,
             raise AccessDenied("Not here, not now.")
         await checked(request, **options)  # type: ignore[arg-type]
 
-    bot.adapter_options = {"check_budget": 0.05}
-    await bot.restart()
     setattr(bot.engine, "precheck", precheck)  # noqa: B010
     record = await bot.fake.slash_command("imagine", {"prompt": HOSTILE}, user=bot.world.alice)
     [defer] = await bot.fake.wait_for("interaction_callback", _by(record))

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
 
-from tests.fakes.discord.harness import DiscordBot
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.discord.harness import DiscordBot, ErrorLog
 from tests.fakes.discord.interactions import DEFERRED_MESSAGE
-from tests.fakes.gptproto import Outcome, image_serial
+from tests.fakes.gptproto import FakeGptProto, Outcome, image_serial
 
 
 def _photo(serial: int, name: str = "photo.png") -> tuple[bytes, str, str]:
@@ -22,19 +24,54 @@ def _photo(serial: int, name: str = "photo.png") -> tuple[bytes, str, str]:
 
 async def test_commands_are_synced_to_the_configured_guild(bot: DiscordBot) -> None:
     [sync] = bot.fake.of("command_sync")
+    assert sync.status == 200, sync.response  # the fake checks Discord's limits on commands
     assert sync.params["guild"] == str(bot.world.guild.id)
     commands = {command["name"]: command for command in sync.json}
-    assert sorted(commands) == ["imagine", "usage"]
+    assert sorted(commands) == ["budget", "imagine", "usage"]
     command = commands["imagine"]
     options = {option["name"]: option for option in command["options"]}
+    assert len(options) <= 25
     assert options["prompt"]["required"] is True
     assert [c["value"] for c in options["aspect_ratio"]["choices"]] == [
         "1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9",
+        "1:4", "4:1", "1:8", "8:1",
     ]  # fmt: skip
-    assert all(options[f"image{n}"]["type"] == 11 for n in (1, 2, 3))
+    # With no IMAGE_MODELS allow-list: the default model and the current ones.
+    assert [c["value"] for c in options["model"]["choices"]] == [
+        "gemini-2.5-flash-image", "gemini-3.1-flash-image", "gemini-3-pro-image",
+        "gemini-3.1-flash-lite-image",
+    ]  # fmt: skip
+    assert [c["value"] for c in options["size"]["choices"]] == ["512", "1K", "2K", "4K"]
+    assert (options["count"]["type"], options["count"]["min_value"]) == (4, 1)
+    assert options["count"]["max_value"] == 4
+    assert options["search"]["type"] == 5
+    # As many image slots as the most generous model takes (14 for the 3-family).
+    slots = [name for name in options if name.startswith("image")]
+    assert slots == [f"image{n}" for n in range(1, 15)]
+    assert all(options[slot]["type"] == 11 for slot in slots)
     assert bot.adapter is not None
     description = bot.adapter.describe()
     assert "Banana" in description and bot.fake.token not in description
+
+
+async def test_an_allow_list_shapes_the_command(
+    discord_fake: FakeDiscord, upstream: FakeGptProto, tmp_path: Path, error_log: ErrorLog
+) -> None:
+    harness = DiscordBot(discord_fake, upstream, tmp_path, image_models="gemini-2.5-flash-image")
+    await harness.start()
+    try:
+        [sync] = discord_fake.of("command_sync")
+        [command] = [command for command in sync.json if command["name"] == "imagine"]
+        options = {option["name"]: option for option in command["options"]}
+        # 2.5 alone: its ten ratios, no sizes, no search, three image slots.
+        assert len(options["aspect_ratio"]["choices"]) == 10
+        assert [c["value"] for c in options["model"]["choices"]] == ["gemini-2.5-flash-image"]
+        assert "size" not in options and "search" not in options
+        assert [name for name in options if name.startswith("image")] == [
+            "image1", "image2", "image3",
+        ]  # fmt: skip
+    finally:
+        await harness.stop()
 
 
 @pytest.mark.parametrize("count", [0, 1, 3])

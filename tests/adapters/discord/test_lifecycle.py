@@ -46,7 +46,7 @@ async def test_without_guild_ids_commands_sync_globally(
     try:
         [sync] = discord_fake.of("command_sync")
         assert sync.path.endswith(f"/applications/{discord_fake.world.app_id}/commands")
-        assert [command["name"] for command in sync.json] == ["imagine", "usage"]
+        assert [command["name"] for command in sync.json] == ["imagine", "usage", "budget"]
     finally:
         await harness.stop()
 

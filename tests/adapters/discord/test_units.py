@@ -7,8 +7,9 @@ import time
 
 from adapters.discord.client import INSTRUCTION_ID, _submitted_value
 from adapters.discord.context import thread_name
-from adapters.discord.delivery import result_content, result_files
+from adapters.discord.layout import result_content
 from adapters.discord.progress import QueueNotice
+from adapters.discord.results import result_files
 from adapters.discord.text import MAX_CONTENT, fit, say, without_previews
 from bot.models import Image, Reply, ThreadKey, Turn, TurnStatus, Usage
 

@@ -63,18 +63,30 @@ async def test_the_refine_note_shows_the_instruction_literally(
     assert_no_unfurls(slack)
 
 
-async def test_the_models_words_are_literal_and_shortened_to_fit_a_section(
+async def test_the_models_words_are_literal_in_a_section_when_they_fit(
     slack: SlackBot, gptproto: FakeGptProto
 ) -> None:
-    gptproto.queue(Outcome.image(HOSTILE + " " + "blah " * 2_000))
+    gptproto.queue(Outcome.image(HOSTILE + " " + "blah " * 400))
     event = await slack.mention("a lighthouse")
     await slack.settle()
     [section, *_] = slack.result_message(event["ts"]).blocks
     words = section["text"]["text"]
     assert words.startswith(SHOWN)
     assert units(words) <= 3_000
-    assert words.endswith("(the model's text was shortened to fit in a Slack message)")
     assert "<" not in words
+    assert_no_unfurls(slack)
+
+
+async def test_words_too_long_for_a_section_are_literal_in_a_message_of_their_own(
+    slack: SlackBot, gptproto: FakeGptProto
+) -> None:
+    gptproto.queue(Outcome.image(HOSTILE + " " + "blah " * 2_000))
+    event = await slack.mention("a lighthouse")
+    await slack.settle()
+    words, result = slack.fake.thread_messages(CHANNEL, event["ts"])
+    assert words.text.startswith(SHOWN) and words.text.rstrip().endswith("blah")
+    assert "<" not in words.text and not words.blocks
+    assert [block["type"] for block in result.blocks] == ["context", "actions"]
     assert_no_unfurls(slack)
 
 

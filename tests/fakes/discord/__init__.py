@@ -19,12 +19,20 @@ from tests.fakes.discord import payloads as p
 from tests.fakes.discord.gateway import FakeGateway
 from tests.fakes.discord.http import Call, Recorder
 from tests.fakes.discord.interactions import InteractionApi, InteractionRecord
+from tests.fakes.discord.options import (
+    ATTACHMENT_OPTION,
+    SUBCOMMAND,
+    OptionValue,
+    RoleOption,
+    command_option,
+)
 from tests.fakes.discord.rest import API, RestApi
 from tests.fakes.discord.world import DiscordWorld
 from tests.fakes.local_server import serve_locally
 
+__all__ = ["FakeDiscord", "OptionValue", "RoleOption", "Upload"]
+
 APPLICATION_COMMAND, COMPONENT, MODAL_SUBMIT = 2, 3, 5
-STRING_OPTION, ATTACHMENT_OPTION = 3, 11
 Upload = tuple[bytes, str, str | None]  # data, filename, content type
 
 
@@ -112,29 +120,32 @@ class FakeDiscord:
     async def slash_command(
         self,
         name: str,
-        options: dict[str, str],
+        options: Mapping[str, OptionValue],
         *,
         user: p.Member,
         channel: dict[str, Any] | None = None,
         attachments: Mapping[str, Upload] | None = None,
+        subcommand: str | None = None,
     ) -> InteractionRecord:
-        """A user runs a chat command: string options and attachment options."""
+        """A user runs a chat command: options typed by their Python type, attachments, and
+        optionally as one of the command's subcommands."""
         channel = channel or self.world.general
-        resolved: dict[str, Any] = {}
-        data: dict[str, Any]
-        payload_options: list[dict[str, Any]] = [
-            {"name": key, "type": STRING_OPTION, "value": value} for key, value in options.items()
+        resolved: dict[str, dict[str, Any]] = {}
+        payload_options = [
+            command_option(self.world, key, value, resolved) for key, value in options.items()
         ]
         for option, (content, filename, content_type) in (attachments or {}).items():
             attachment = self.upload(content, filename, content_type, channel_id=int(channel["id"]))
-            resolved[attachment["id"]] = attachment
+            resolved.setdefault("attachments", {})[attachment["id"]] = attachment
             payload_options.append(
                 {"name": option, "type": ATTACHMENT_OPTION, "value": attachment["id"]}
             )
+        if subcommand is not None:
+            payload_options = [{"name": subcommand, "type": SUBCOMMAND, "options": payload_options}]
         command = self._command_id(name)
-        data = {"id": command, "name": name, "type": 1, "options": payload_options}
+        data: dict[str, Any] = {"id": command, "name": name, "type": 1, "options": payload_options}
         if resolved:
-            data["resolved"] = {"attachments": resolved}
+            data["resolved"] = resolved
         return await self._interact(APPLICATION_COMMAND, data, user=user, channel=channel)
 
     async def click(

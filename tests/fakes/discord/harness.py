@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from adapters.discord import DiscordAdapter
 from bot.bootstrap import open_engine
 from bot.config import Settings
 from bot.engine import Engine
+from bot.ops import FileRoute, Health, Links, Metrics, Phase, WebServer, links_from
 from storage.sqlite import SqliteStore
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.discord import payloads as p
@@ -67,6 +69,7 @@ class DiscordBot:
         self.engine: Engine | None = None
         self.linked: dict[str, int] = {}  # message id -> turn id, as the adapter linked them
         self.adapter_options: dict[str, Any] = {}  # DiscordAdapter keywords for the next start
+        self.web: WebServer | None = None  # the bot's HTTP server, when PUBLIC_URL is set
         self._links = asyncio.Condition()
 
     def settings(self, **overrides: Any) -> Settings:
@@ -90,7 +93,11 @@ class DiscordBot:
             engine = await stack.enter_async_context(open_engine(settings))
             self._watch_links(engine)
             interrupted = await engine.recover(platforms=("discord",))
-            options: dict[str, Any] = {"guild_ready_timeout": 0.05, "progress_interval": 1.0}
+            options: dict[str, Any] = {
+                "guild_ready_timeout": 0.05,
+                "progress_interval": 1.0,
+                "links": await self._serve_links(settings, stack),
+            }
             adapter = DiscordAdapter(
                 engine=engine, settings=settings, **(options | self.adapter_options)
             )
@@ -100,6 +107,29 @@ class DiscordBot:
             self._stack = stack.pop_all()
         self.adapter, self.engine = adapter, engine
         return adapter
+
+    async def _serve_links(self, settings: Settings, stack: AsyncExitStack) -> Links | None:
+        """With PUBLIC_URL, the bot's HTTP server serving signed links, on its own connection
+        to the database (any process sharing it serves any link), as bootstrap wires it."""
+        links = links_from(settings)
+        if links is None:
+            return None
+        store = SqliteStore(self._database)
+        await store.open()
+        stack.push_async_callback(store.close)
+        health = Health(store.ping)
+        health.phase = Phase.SERVING  # as the service sets it once every adapter has started
+        web = WebServer(
+            health=health,
+            metrics=Metrics(CollectorRegistry()),
+            host="127.0.0.1",
+            port=0,
+        )
+        web.serve_files(FileRoute(links, store))
+        await web.start()
+        stack.push_async_callback(web.stop)
+        self.web = web
+        return web.links
 
     def _watch_links(self, engine: Engine) -> None:
         """Note each result message the adapter links, so a test can wait for the link."""
@@ -116,7 +146,7 @@ class DiscordBot:
     async def stop(self) -> None:
         if self._stack is not None:
             await self._stack.aclose()
-        self._stack = self.adapter = self.engine = None
+        self._stack = self.adapter = self.engine = self.web = None
 
     async def restart(self, **overrides: Any) -> DiscordAdapter:
         """A new process on the same database file: new engine, new adapter, new client."""
@@ -144,11 +174,12 @@ class DiscordBot:
         await self.thread_of(result)
         return result, turn_of(result)
 
-    async def result_of(self, record: InteractionRecord) -> dict[str, Any]:
+    async def result_of(self, record: InteractionRecord, *, within: float = 10.0) -> dict[str, Any]:
         """The message an interaction's result was posted as (files attached)."""
         await self.fake.wait_for(
             "webhook_message_edit",
             lambda call: call.params["token"] == record.token and bool(call.files),
+            within=within,
         )
         assert record.original_id is not None
         message = self.world.message(record.original_id)

@@ -12,6 +12,9 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
+MAX_REQUEST_BYTES = 25 * 1024 * 1024  # every file of one request together
+MAX_FILES = 10
+MAX_ROWS = 5
 MAX_CONTENT_CHARS = 2000
 MAX_CUSTOM_ID_CHARS = 100
 MESSAGE_ROUTES = ("message_create", "message_edit", "followup_create", "webhook_message_edit")
@@ -99,8 +102,15 @@ def check_message_body(payload: dict[str, Any], files: list[UploadedFile]) -> No
     for upload in files:
         if len(upload.data) > MAX_FILE_BYTES:
             raise DiscordHTTPError(413, 40005, "Request entity too large")
+    if sum(len(upload.data) for upload in files) > MAX_REQUEST_BYTES:
+        raise DiscordHTTPError(413, 40005, "Request entity too large")
+    if len(files) > MAX_FILES:
+        raise DiscordHTTPError(400, 50035, "Invalid Form Body: at most 10 files")
     seen: set[str] = set()
-    for row in payload.get("components") or []:
+    rows = payload.get("components") or []
+    if len(rows) > MAX_ROWS:
+        raise DiscordHTTPError(400, 50035, "Invalid Form Body: at most 5 action rows")
+    for row in rows:
         children = row.get("components", [])
         if row.get("type") != 1 or not 1 <= len(children) <= 5:
             raise DiscordHTTPError(400, 50035, "Invalid Form Body: bad action row")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aiohttp import web
@@ -10,6 +11,31 @@ from tests.fakes.discord.http import Call, DiscordHTTPError, RawBody, Recorder
 from tests.fakes.discord.world import DiscordWorld
 
 API = "/api/v10"
+MAX_OPTIONS = MAX_CHOICES = 25
+_NAME = re.compile(r"[-_\w]{1,32}")
+
+
+def check_command(command: dict[str, Any]) -> None:
+    """Discord's rules for a command's shape: 25 options and 25 choices each at most, names
+    lowercase and short, descriptions within 100 characters, required options first."""
+    options = command.get("options") or []
+    problems = []
+    if not _NAME.fullmatch(command["name"]) or command["name"] != command["name"].lower():
+        problems.append(f"name {command['name']!r}")
+    if not 1 <= len(command.get("description") or "") <= 100:
+        problems.append(f"description of {command['name']!r}")
+    if len(options) > MAX_OPTIONS:
+        problems.append(f"{len(options)} options in {command['name']!r}")
+    required = [bool(option.get("required")) for option in options]
+    if required != sorted(required, reverse=True):
+        problems.append(f"optional options before required ones in {command['name']!r}")
+    for option in options:
+        if len(option.get("choices") or []) > MAX_CHOICES:
+            problems.append(f"{len(option['choices'])} choices in {option['name']!r}")
+        if option.get("type") in (1, 2):
+            check_command(option)
+    if problems:
+        raise DiscordHTTPError(400, 50035, "Invalid Form Body: " + "; ".join(problems))
 
 
 class RestApi:
@@ -70,6 +96,8 @@ class RestApi:
         scope = call.params.get("guild", "global")
         if scope != "global" and int(scope) != self._world.guild.id:
             raise DiscordHTTPError(403, 50001, "Missing Access")
+        for command in call.json:
+            check_command(command)
         commands = [
             command | {"id": str(self._world.ids.next()), "application_id": str(self._world.app_id)}
             for command in call.json

@@ -124,6 +124,9 @@ class Workspace:
     def m_chat_postMessage(self, p: dict[str, Any]) -> Answer:
         if not p.get("channel") or not (p.get("text") or p.get("blocks")):
             return error("no_text" if p.get("channel") else "channel_not_found")
+        refused = refusal(p)
+        if refused is not None:
+            return error(refused)
         message = Message(
             channel=p["channel"],
             ts=self.new_ts(),
@@ -234,6 +237,33 @@ class Workspace:
         if message.thread_ts:
             out["thread_ts"] = message.thread_ts
         return out
+
+
+# Slack's own limits on a message (docs.slack.dev: chat.postMessage, block kit reference).
+TEXT_LIMIT = 40_000
+SECTION_LIMIT = 3_000
+MAX_BLOCKS = 50
+
+
+def refusal(p: dict[str, Any]) -> str | None:
+    """The error Slack answers for a message over its limits, or None."""
+    if _units(str(p.get("text") or "")) > TEXT_LIMIT:
+        return "msg_too_long"
+    blocks = json_param(p.get("blocks")) or []
+    ids = [block["block_id"] for block in blocks if "block_id" in block]
+    if len(blocks) > MAX_BLOCKS or len(ids) != len(set(ids)):
+        return "invalid_blocks"
+    for block in blocks:
+        if block.get("type") == "section" and _units(block["text"]["text"]) > SECTION_LIMIT:
+            return "invalid_blocks"
+        if block.get("type") == "actions" and len(block["elements"]) > 25:
+            return "invalid_blocks"
+    return None
+
+
+def _units(text: str) -> int:
+    """Slack measures in UTF-16 code units: an emoji counts twice."""
+    return len(text) + sum(1 for char in text if ord(char) > 0xFFFF)
 
 
 def ok(**fields: Any) -> Answer:
