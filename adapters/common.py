@@ -12,9 +12,10 @@ from typing import Generic, Protocol, TypeVar
 
 import httpx
 
-from bot.engine import Deliver, QueueCallback
+from bot.engine import Deliver, QueueCallback, upscale_size
 from bot.errors import AlreadyHandled, BotError
 from bot.models import Reply, ThreadKey, Turn
+from bot.upstream import ModelCapabilities
 
 logger = logging.getLogger(__name__)
 
@@ -285,3 +286,20 @@ async def _link(links: ResultLinks, turn_id: int, *, platform: str, message_id: 
     except Exception:
         # The result is out already: a link that failed is worth a log line, not an apology.
         logger.exception("could not link message %s to turn %s", message_id, turn_id)
+
+
+# -- result buttons ----------------------------------------------------------------------------
+
+Capabilities = Callable[[str], ModelCapabilities]
+"""What a model can do, by id (the engine's `capabilities`)."""
+
+
+def can_upscale(turn: Turn, capabilities: Capabilities | None) -> bool:
+    """Whether an upscale of the turn would be taken: its model makes a larger size."""
+    if capabilities is None:
+        return False
+    try:
+        upscale_size(capabilities(turn.model), turn.size)
+    except BotError:
+        return False
+    return True

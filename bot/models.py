@@ -8,6 +8,17 @@ from datetime import datetime
 from enum import StrEnum
 from functools import cached_property
 
+EXTENSIONS: dict[str, str] = {
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "image/webp": "webp",
+    "image/gif": "gif",
+    "image/heic": "heic",
+    "image/heif": "heif",
+    "image/avif": "avif",
+}
+"""The file extension of each image type the bot keeps."""
+
 
 @dataclass(frozen=True)
 class ThreadKey:
@@ -35,14 +46,7 @@ class Image:
 
     @property
     def extension(self) -> str:
-        return {
-            "image/png": "png",
-            "image/jpeg": "jpg",
-            "image/webp": "webp",
-            "image/gif": "gif",
-            "image/heic": "heic",
-            "image/heif": "heif",
-        }.get(self.mime_type, "bin")
+        return EXTENSIONS.get(self.mime_type, "bin")
 
 
 @dataclass(frozen=True)

@@ -7,20 +7,16 @@ always left for Delete.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
 import discord
 
+from adapters.common import Capabilities, can_upscale
 from adapters.discord.client import OriginalButton, ResultButton
 from adapters.discord.text import MAX_CONTENT, fit, without_previews
-from bot.engine import upscale_size
-from bot.errors import BotError
 from bot.models import Image, Reply, Source, Turn
-from bot.upstream import ModelCapabilities
-
-Capabilities = Callable[[str], ModelCapabilities]
 
 SHORTENED = "-# The model wrote more than fits in one message; this is the start of it."
 MAX_ROWS = 5
@@ -110,17 +106,6 @@ def sources_text(sources: Sequence[Source], *, room: int) -> str | None:
 
 
 # -- buttons ------------------------------------------------------------------------------------
-
-
-def can_upscale(turn: Turn, capabilities: Capabilities | None) -> bool:
-    """Whether an upscale of the turn would be taken: its model makes a larger size."""
-    if capabilities is None:
-        return False
-    try:
-        upscale_size(capabilities(turn.model), turn.size)
-    except BotError:
-        return False
-    return True
 
 
 def result_view(

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import discord
 
-from adapters.discord.layout import Capabilities, Shown, result_content, result_view
+from adapters.common import Capabilities
+from adapters.discord.layout import Shown, result_content, result_view
 from bot.images import ImageWorkers, preview
 from bot.models import Image, Reply, Turn
 

@@ -10,9 +10,9 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.common import Clock, QueueThrottle
+from adapters.common import Capabilities, Clock, QueueThrottle
 from adapters.slack.parsing import Origin, Place
-from adapters.slack.results import Capabilities, blocks_for, long_words, summary
+from adapters.slack.results import blocks_for, long_words, summary
 from adapters.slack.text import clip
 from bot.models import Reply
 

@@ -6,15 +6,13 @@ past 40,000; what the model wrote may be longer than both, so it is measured her
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from adapters.common import Capabilities, can_upscale
 from adapters.slack.text import SECTION_LIMIT, TEXT_LIMIT, clip, escape, literal, units
-from bot.engine import upscale_size
-from bot.errors import BotError
 from bot.models import Reply, Source, Turn
-from bot.upstream import ModelCapabilities
 
 REROLL = "reroll"
 REFINE = "refine"
@@ -27,19 +25,7 @@ TITLE_LIMIT = 120
 # percent-encoded, so a source's address can neither end the link early nor relabel it.
 _URI_SAFE = ":/?#[]@!$&'()*+,;=%~-._"
 
-Capabilities = Callable[[str], ModelCapabilities]
 Block = dict[str, Any]
-
-
-def can_upscale(turn: Turn, capabilities: Capabilities | None) -> bool:
-    """Whether an upscale of the turn would be taken: its model makes a larger size."""
-    if capabilities is None:
-        return False
-    try:
-        upscale_size(capabilities(turn.model), turn.size)
-    except BotError:
-        return False
-    return True
 
 
 def caption(turn: Turn) -> str:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from bot.engine.access import AccessPolicy
 from bot.engine.admission import JobGate, QueueCallback, UserLimits
@@ -17,14 +15,15 @@ from bot.engine.intake import Intake
 from bot.engine.leases import LEASE_SECONDS, Leases, instance_id
 from bot.engine.options import UPSCALE_PROMPT, kept_size, upscale_size
 from bot.engine.places import Places
+from bot.engine.process import EngineProcess
 from bot.engine.prompts import clean_prompt, visible
 from bot.engine.recording import Job, job_for
 from bot.engine.records import EngineRecords
 from bot.engine.refusals import counting_refusals
-from bot.engine.turns import GONE, INTERRUPTED, Deliver, JobObserver, TurnRunner
+from bot.engine.turns import GONE, Deliver, JobObserver, TurnRunner
 from bot.errors import BotError, NothingToRefine
 from bot.images import ImageWorkers
-from bot.models import Reply, Request, ThreadKey, Turn
+from bot.models import Reply, Request, Turn
 from bot.upstream import BUILTIN, Api, ImageGenerator, ModelCapabilities, ModelTable
 from storage.base import Store
 
@@ -49,7 +48,7 @@ class EngineOptions:
     budgets: BudgetDefaults = field(default_factory=BudgetDefaults)
 
 
-class Engine(EngineRecords):
+class Engine(EngineRecords, EngineProcess):
     """Generate, edit, refine, re-roll and branch images in durable threads."""
 
     def __init__(
@@ -129,28 +128,6 @@ class Engine(EngineRecords):
     def capabilities(self, model: str | None = None) -> ModelCapabilities:
         """What a model (the default one when None) can do."""
         return self._options.models.get(model or self._options.model)
-
-    async def recover(self, *, platforms: Iterable[str]) -> list[tuple[Turn, ThreadKey]]:
-        """Fail the turns on these platforms whose process stopped holding them (it died),
-        and hand them back for their users; each such turn comes back from one call only."""
-        interrupted = await self._store.fail_expired(error=INTERRUPTED, platforms=tuple(platforms))
-        if interrupted:
-            logger.warning("marked %d interrupted turns failed", len(interrupted))
-        return interrupted
-
-    def answering(
-        self, *, platform: str, event_ids: Sequence[str]
-    ) -> contextlib.AbstractAsyncContextManager[bool]:
-        """Claim an event's ids while it is answered; False: a repeat, so do nothing."""
-        return self._leases.answering(platform=platform, event_ids=event_ids)
-
-    async def hold_lease(self, name: str) -> bool:
-        """Take or keep a named lease for a lease period; False: another process holds it."""
-        return await self._leases.hold(name)
-
-    async def release_lease(self, name: str) -> None:
-        """Give up a named lease this process holds, so another may take it at once."""
-        await self._leases.let_go(name)
 
     # -- the operations ------------------------------------------------------------
 
@@ -303,23 +280,6 @@ class Engine(EngineRecords):
     async def turn_at(self, turn_id: int, *, platform: str, message_id: str) -> Turn:
         """The turn, if it belongs to the conversation of the message it was clicked on."""
         return await self._places.turn_at(turn_id, platform=platform, message_id=message_id)
-
-    # -- shutdown ---------------------------------------------------------------------
-
-    def adopt(self, task: asyncio.Task[Any]) -> bool:
-        """Count a task as a job already: an adapter's work for an event it acknowledged,
-        which a shutdown then lets in and waits for; False once shutting down."""
-        return self._inflight.adopt(task)
-
-    def stop_accepting(self) -> None:
-        """Refuse new jobs with ShuttingDown; the ones already accepted (or adopted) carry on,
-        through the queue as well: the gate stays open to them."""
-        self._inflight.close()
-
-    async def drain(self, *, grace: float) -> int:
-        """Stop accepting, let accepted jobs end within grace seconds, cancel the rest (failed)."""
-        self.stop_accepting()
-        return await self._inflight.drain(grace=grace)
 
     # -- inside -------------------------------------------------------------------------
 

@@ -19,21 +19,13 @@ from pydantic import SecretStr
 
 from bot.config import Settings
 from bot.errors import ConfigError
+from bot.models import EXTENSIONS
 
 Clock = Callable[[], float]
 
 # A fixed label: the link key derived from the API key is useless for anything else, and the
 # API key cannot be recovered from it (or from any signature made with it).
 KEY_LABEL = b"banana-bot/result-links/v1"
-EXTENSIONS = {
-    "image/png": "png",
-    "image/jpeg": "jpg",
-    "image/webp": "webp",
-    "image/gif": "gif",
-    "image/heic": "heic",
-    "image/heif": "heif",
-    "image/avif": "avif",
-}
 _NAMED = frozenset(EXTENSIONS.values()) | {"bin"}
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _SIGNATURE = re.compile(r"[0-9a-f]{64}")

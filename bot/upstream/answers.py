@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -42,6 +43,25 @@ class Answer:
             # Fetched images belong to no one candidate's parts: all share one history.
             candidate_parts=() if images else self.candidate_parts,
         )
+
+
+def merge_answers(made: Sequence[Answer], *, sources: tuple[Source, ...] = ()) -> Answer:
+    """Several candidates (or choices) that each made images, as one answer: their images
+    in order, each with its own candidate's parts; text and finish reason of the first."""
+    several = len(made) > 1
+    return Answer(
+        images=tuple(image for answer in made for image in answer.images),
+        image_urls=tuple(url for answer in made for url in answer.image_urls),
+        text=made[0].text,
+        parts=made[0].parts,
+        candidate_parts=(
+            tuple(a.parts for a in made for _ in range(len(a.images) + len(a.image_urls)))
+            if several
+            else ()
+        ),
+        finish_reason=made[0].finish_reason,
+        sources=sources,
+    )
 
 
 def take_url(url: str, images: list[Image], urls: list[str], parts: list[Any]) -> None:

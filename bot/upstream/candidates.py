@@ -9,29 +9,16 @@ replay them with their signatures. Parts flagged `"thought": true` are never sho
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import Any
 
 from bot.models import Image
-from bot.upstream.answers import Answer, join_texts, strip_markdown_images
+from bot.upstream.answers import Answer, join_texts, merge_answers, strip_markdown_images
 from bot.upstream.grounding import read_sources
 from bot.upstream.parts import reference_part
 from bot.upstream.payloads import decode_image
 
 _SIGNATURE_KEYS = ("thoughtSignature", "thought_signature")
-
-
-@dataclass(frozen=True)
-class _Candidate:
-    images: tuple[Image, ...] = ()
-    urls: tuple[str, ...] = ()
-    text: str = ""
-    parts: tuple[Any, ...] = field(default=(), repr=False)
-    reason: str | None = None
-
-    @property
-    def made(self) -> int:
-        return len(self.images) + len(self.urls)
 
 
 def read_gemini(payload: Mapping[str, Any]) -> Answer:
@@ -46,27 +33,13 @@ def read_gemini(payload: Mapping[str, Any]) -> Answer:
         return Answer(finish_reason="NO_CANDIDATES")
     read = [_candidate(c if isinstance(c, Mapping) else {}) for c in candidates]
     sources = read_sources(candidates)
-    made = [candidate for candidate in read if candidate.made]
+    made = [candidate for candidate in read if candidate.images or candidate.image_urls]
     if not made:
-        first = read[0]
-        return Answer(
-            text=first.text, parts=first.parts, finish_reason=first.reason, sources=sources
-        )
-    several = len(made) > 1
-    return Answer(
-        images=tuple(image for candidate in made for image in candidate.images),
-        image_urls=tuple(url for candidate in made for url in candidate.urls),
-        text=made[0].text,
-        parts=made[0].parts,
-        candidate_parts=(
-            tuple(c.parts for c in made for _ in range(len(c.images))) if several else ()
-        ),
-        finish_reason=made[0].reason,
-        sources=sources,
-    )
+        return replace(read[0], sources=sources)
+    return merge_answers(made, sources=sources)
 
 
-def _candidate(candidate: Mapping[str, Any]) -> _Candidate:
+def _candidate(candidate: Mapping[str, Any]) -> Answer:
     reason = candidate.get("finishReason") or candidate.get("finish_reason")
     content = candidate.get("content")
     parts = content.get("parts") if isinstance(content, Mapping) else None
@@ -89,12 +62,12 @@ def _candidate(candidate: Mapping[str, Any]) -> _Candidate:
         else:
             # Thoughts and drafts are never shown; replay needs them exactly as they came.
             stored.append(part)
-    return _Candidate(
+    return Answer(
         images=tuple(images),
-        urls=tuple(urls),
+        image_urls=tuple(urls),
         text=join_texts(texts),
         parts=tuple(stored),
-        reason=str(reason).upper() if reason else None,
+        finish_reason=str(reason).upper() if reason else None,
     )
 
 

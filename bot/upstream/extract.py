@@ -8,7 +8,14 @@ from typing import Any
 
 from bot.errors import NoImage, OutputBlocked, PromptBlocked, TextOnly, UnreadableResponse
 from bot.models import Image, Usage
-from bot.upstream.answers import Answer, inline_part, join_texts, strip_markdown_images, take_url
+from bot.upstream.answers import (
+    Answer,
+    inline_part,
+    join_texts,
+    merge_answers,
+    strip_markdown_images,
+    take_url,
+)
 from bot.upstream.candidates import read_gemini
 from bot.upstream.codec import dumps, loads
 from bot.upstream.payloads import decode_image
@@ -158,19 +165,7 @@ def _read_chat(payload: Mapping[str, Any]) -> Answer:
     """choices[]: each choice's words and images (`n` choices: one history each)."""
     read = [_read_choice(c) for c in payload["choices"] if isinstance(c, Mapping)]
     made = [answer for answer in read if answer.images or answer.image_urls] or read[:1]
-    if not made:
-        return Answer()
-    several = len(made) > 1
-    return Answer(
-        images=tuple(image for answer in made for image in answer.images),
-        image_urls=tuple(url for answer in made for url in answer.image_urls),
-        text=made[0].text,
-        parts=made[0].parts,
-        candidate_parts=(
-            tuple(a.parts for a in made for _ in range(len(a.images))) if several else ()
-        ),
-        finish_reason=made[0].finish_reason,
-    )
+    return merge_answers(made) if made else Answer()
 
 
 def _read_choice(choice: Mapping[str, Any]) -> Answer:

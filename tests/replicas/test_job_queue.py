@@ -63,8 +63,9 @@ async def test_a_job_acknowledged_by_a_process_killed_at_once_is_answered_by_ano
     busy, queued = mention(first), mention(second)
     held = hold_next(world.gpt)
     async with replica_group(tmp_path, world) as group:
-        # One job at a time: while `busy` is held at the upstream, `a` takes no other.
-        [a] = await group.start("a", MAX_CONCURRENT_JOBS="1")
+        # One job at a time and no line: while `busy` is held at the upstream, `a` takes no
+        # other (a worker takes what its gate holds, running and waiting).
+        [a] = await group.start("a", MAX_CONCURRENT_JOBS="1", MAX_QUEUE="0")
         assert {d.status for d in await group.deliver(busy, [a])} == {200}
         await let_others_through(world.gpt, already=0)
         assert {d.status for d in await group.deliver(queued, [a])} == {200}
