@@ -41,7 +41,7 @@ from bot.ops import (
     plan_run,
     slack_over_http,
 )
-from bot.upstream import GptProtoClient, ImageGenerator, UpstreamObserver
+from bot.upstream import GptProtoClient, ImageGenerator, ModelTable, UpstreamObserver
 from storage.base import Store
 from storage.sqlite import SqliteStore
 
@@ -78,7 +78,10 @@ def describe_database(settings: Settings) -> str:
 
 
 def build_generator(
-    settings: Settings, *, observer: UpstreamObserver | None = None
+    settings: Settings,
+    *,
+    observer: UpstreamObserver | None = None,
+    models: ModelTable | None = None,
 ) -> GptProtoClient:
     """The gptproto client, configured from the settings."""
     if settings.gptproto_api_key is None:
@@ -94,7 +97,7 @@ def build_generator(
         transport=settings.upstream_transport,
         max_connections=settings.max_concurrent_jobs,
         observer=observer,
-        models=model_table(settings),
+        models=models or model_table(settings),
     )
 
 
@@ -106,6 +109,7 @@ def build_engine(
     terminal: bool = False,
     observer: JobObserver | None = None,
     images: ImageWorkers | None = None,
+    models: ModelTable | None = None,
 ) -> Engine:
     """The engine over a store and a generator; the terminal runs without user limits."""
     limits = UserLimits(
@@ -132,7 +136,7 @@ def build_engine(
             default_ratio=settings.default_aspect_ratio,
             history_turns=settings.history_turns,
             lease_seconds=settings.job_lease_seconds,
-            models=model_table(settings),
+            models=models or model_table(settings),
             allowed_models=allowed_models(settings),
             budgets=BudgetDefaults(
                 user_usd=settings.user_monthly_budget_usd,
@@ -167,9 +171,10 @@ async def open_engine(
     own: no per-user limits or access lists apply there, and its one job converts images in a
     thread rather than wait for a worker process to start.
     """
+    models = model_table(settings)  # MODELS_FILE is read once, for the client and the engine
     async with AsyncExitStack() as owned:
         if generator is None:
-            built = build_generator(settings, observer=upstream_observer)
+            built = build_generator(settings, observer=upstream_observer, models=models)
             owned.push_async_callback(built.aclose)
             generator = built
         if store is None:
@@ -186,6 +191,7 @@ async def open_engine(
             terminal=terminal,
             observer=observer,
             images=images,
+            models=models,
         )
 
 

@@ -27,11 +27,9 @@ from adapters.discord.guard import MALFORMED, Opened, acknowledge, refusal_of, r
 from bot.engine import (
     ELSEWHERE,
     GONE,
-    UPSCALE_PROMPT,
     Deliver,
     Engine,
     QueueCallback,
-    upscale_size,
 )
 from bot.errors import AccessDenied, NothingToRefine
 from bot.models import Reply, Request, Turn
@@ -105,11 +103,9 @@ class Buttons:
 
         async def check() -> None:
             turn = await self._shown(turn_id, _message_id(interaction))
-            larger = upscale_size(engine.capabilities(turn.model), turn.size)
-            asked = Request(
-                key=source_key(interaction), user=user, text=UPSCALE_PROMPT, model=turn.model,
-                size=larger, reply_to=turn_id, roles=roles,
-            )  # fmt: skip
+            asked = engine.upscale_request(
+                turn, key=source_key(interaction), user=user, roles=roles
+            )
             await engine.precheck(asked, refine=True)
 
         async def job(on_queued: QueueCallback, deliver: Deliver) -> Reply:

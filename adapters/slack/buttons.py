@@ -55,48 +55,38 @@ class SlackButtons:
 
     async def on_reroll(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         """Re-roll: the same inputs again, posted in the same thread."""
-        await ack()
-        click = _clicker(body)
-        if click is not None:
-            self._tasks.spawn(self._reroll(click), name=f"slack re-roll {click.origin}")
-
-    async def _reroll(self, click: Click) -> None:
-        found = await self._guard.click(click)
-        if found is None:
-            return
-        turn, origin = found
-        user = click.user
-
-        async def operation(on_queued: QueueCallback, deliver: Deliver) -> Reply:
-            return await self._engine.reroll(
-                turn.id, user=user, on_queued=on_queued, deliver=deliver
-            )
-
-        note = f"<@{user}> asked for a re-roll."
-        context = f"re-roll of turn {turn.id}"
-        await self._runner.run_anchored(origin.place, note, operation, context=context)
+        await self._on_again(ack, body, upscale=False)
 
     async def on_upscale(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         """Upscale: that image again at its model's largest size, posted in the same thread."""
+        await self._on_again(ack, body, upscale=True)
+
+    async def _on_again(self, ack: AsyncAck, body: dict[str, Any], *, upscale: bool) -> None:
         await ack()
         click = _clicker(body)
         if click is not None:
-            self._tasks.spawn(self._upscale(click), name=f"slack upscale {click.origin}")
+            what = "upscale" if upscale else "re-roll"
+            self._tasks.spawn(
+                self._again(click, upscale=upscale), name=f"slack {what} {click.origin}"
+            )
 
-    async def _upscale(self, click: Click) -> None:
-        found = await self._guard.click(click, upscale=True)
+    async def _again(self, click: Click, *, upscale: bool) -> None:
+        """A re-roll or an upscale of the clicked turn, once the click is found genuine."""
+        found = await self._guard.click(click, upscale=upscale)
         if found is None:
             return
         turn, origin = found
         user = click.user
+        again = self._engine.upscale if upscale else self._engine.reroll
 
         async def operation(on_queued: QueueCallback, deliver: Deliver) -> Reply:
-            return await self._engine.upscale(
-                turn.id, user=user, on_queued=on_queued, deliver=deliver
-            )
+            return await again(turn.id, user=user, on_queued=on_queued, deliver=deliver)
 
-        note = f"<@{user}> asked for image #{turn.number} in a larger size."
-        context = f"upscale of turn {turn.id}"
+        if upscale:
+            note = f"<@{user}> asked for image #{turn.number} in a larger size."
+            context = f"upscale of turn {turn.id}"
+        else:
+            note, context = f"<@{user}> asked for a re-roll.", f"re-roll of turn {turn.id}"
         await self._runner.run_anchored(origin.place, note, operation, context=context)
 
     async def on_refine(self, ack: AsyncAck, body: dict[str, Any]) -> None:

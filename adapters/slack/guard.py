@@ -17,7 +17,7 @@ from adapters.slack.files import SlackFiles
 from adapters.slack.parsing import PLATFORM, Click, Origin, Place, Prompt, parse_prompt
 from adapters.slack.replies import SlackPoster, tell
 from adapters.slack.text import literal
-from bot.engine import ELSEWHERE, Engine, upscale_size
+from bot.engine import ELSEWHERE, Engine
 from bot.errors import AccessDenied, BotError
 from bot.models import Request, Turn
 
@@ -71,17 +71,15 @@ class Guard:
         try:
             origin = _named(click.origin)
             turn = await self._turn_at(origin)
-            size = turn.size
+            key = origin.key(click.team)
             if upscale:
-                size = upscale_size(self._engine.capabilities(turn.model), turn.size)
-            again = Request(
-                key=origin.key(click.team),
-                user=click.user,
-                text=turn.prompt,
-                model=turn.model,
-                size=size,
-            )
-            await self._engine.precheck(again)
+                asked = self._engine.upscale_request(turn, key=key, user=click.user)
+                await self._engine.precheck(asked, refine=True)
+            else:
+                again = Request(
+                    key=key, user=click.user, text=turn.prompt, model=turn.model, size=turn.size
+                )
+                await self._engine.precheck(again)
         except Exception as exc:
             await self._refuse(exc, click.place, click.user, context=f"click on {click.origin}")
             return None

@@ -23,7 +23,7 @@ from bot.engine.refusals import counting_refusals
 from bot.engine.turns import GONE, Deliver, JobObserver, TurnRunner
 from bot.errors import BotError, NothingToRefine
 from bot.images import ImageWorkers
-from bot.models import Reply, Request, Turn
+from bot.models import Reply, Request, ThreadKey, Turn
 from bot.upstream import BUILTIN, Api, ImageGenerator, ModelCapabilities, ModelTable
 from storage.base import Store
 
@@ -75,7 +75,6 @@ class Engine(EngineRecords, EngineProcess):
             store=store,
             places=self._places,
             access=self._access,
-            api=self._options.api,
             default_model=self._options.model,
             images=images,
             models=self._options.models,
@@ -244,13 +243,19 @@ class Engine(EngineRecords, EngineProcess):
         turn = await self._store.get_turn(turn_id)
         if turn is None or not turn.outputs:
             raise NothingToRefine(GONE)
-        caps = self._options.models.get(turn.model)
-        target = upscale_size(caps, turn.size)
         key = await self._places.key_of(turn)
-        request = Request(
-            key=key, user=user, text=UPSCALE_PROMPT, reply_to=turn_id, size=target, roles=roles
-        )
+        request = self.upscale_request(turn, key=key, user=user, roles=roles)
         return await self.refine(request, on_queued=on_queued, deliver=deliver)
+
+    def upscale_request(
+        self, turn: Turn, *, key: ThreadKey, user: str, roles: tuple[str, ...] = ()
+    ) -> Request:
+        """The refinement an upscale of the turn is (precheck it with refine=True);
+        UnsupportedOption when its model makes nothing larger."""
+        target = upscale_size(self._options.models.get(turn.model), turn.size)
+        return Request(
+            key=key, user=user, text=UPSCALE_PROMPT, reply_to=turn.id, size=target, roles=roles
+        )
 
     async def precheck(
         self, request: Request, *, refine: bool = False, attachments: int | None = None

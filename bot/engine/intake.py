@@ -9,7 +9,7 @@ from bot.engine.prompts import visible
 from bot.errors import EmptyPrompt, TooManyImages, UnsupportedOption
 from bot.images import ImageWorkers, normalise_all
 from bot.models import Image, Request
-from bot.upstream import Api, GenerationRequest, ModelCapabilities, ModelTable, check_request
+from bot.upstream import ModelCapabilities, ModelTable, check_options
 from storage.base import Store
 
 
@@ -22,7 +22,6 @@ class Intake:
         store: Store,
         places: Places,
         access: AccessPolicy,
-        api: Api,
         default_model: str,
         images: ImageWorkers | None,
         models: ModelTable,
@@ -31,7 +30,6 @@ class Intake:
         self._store = store
         self._places = places
         self._access = access
-        self._api = api
         self._default_model = default_model
         self._images = images
         self._models = models
@@ -65,14 +63,7 @@ class Intake:
             parent = await self._places.parent(request, thread)
             if parent is not None:
                 model, with_current = request.model or parent.model, True
-        ask = GenerationRequest(
-            model=model,
-            contents=(),
-            ratio=request.ratio,
-            image_size=request.size,
-            search=request.search,
-        )
-        caps = check_request(ask, api=self._api, models=self._models)
+        caps = self._capable(request, model)
         total = given + (1 if with_current else 0)
         if total > caps.max_images:
             raise TooManyImages(limit=caps.max_images, given=total, with_current=with_current)
@@ -80,17 +71,15 @@ class Intake:
 
     async def prepare(self, request: Request, *, model: str) -> tuple[Image, ...]:
         """The attachments checked and converted to what the model takes."""
-        caps = self._models.get(model)
-        check_request(
-            GenerationRequest(
-                model=model, contents=(), ratio=request.ratio, image_size=request.size,
-                search=request.search,
-            ),
-            api=self._api,
-            models=self._models,
-        )  # fmt: skip
+        caps = self._capable(request, model)
         if len(request.attachments) > caps.max_images:
             raise TooManyImages(limit=caps.max_images, given=len(request.attachments))
         return await normalise_all(
             request.attachments, accepted=caps.mime_types, workers=self._images
         )
+
+    def _capable(self, request: Request, model: str) -> ModelCapabilities:
+        """The model's row, once it is known to offer the request's ratio, size and search."""
+        caps = self._models.get(model)
+        check_options(caps, ratio=request.ratio, size=request.size, search=request.search)
+        return caps

@@ -28,7 +28,6 @@ class Made:
     parts_json: str
     usage: Usage
     text: str
-    finish_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,6 @@ def _results(generation: Generation, wanted: int) -> list[Made | BotError]:
             parts_json=generation.parts_for(index),
             usage=usages[index],
             text=generation.text,
-            finish_reason=generation.finish_reason,
         )
         for index, image in enumerate(images)
     ]

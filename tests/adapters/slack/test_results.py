@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from adapters.common import can_upscale
 from adapters.slack.parsing import parse_prompt, prompt_request
 from adapters.slack.results import (
     MAX_SOURCES,
     SHORTENED,
-    can_upscale,
     long_words,
     result_blocks,
     source_link,
