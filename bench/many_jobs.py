@@ -74,7 +74,9 @@ def rows(found: list[AtSize], idle_mb: float) -> list[Row]:
     metric = "peak RSS: slope per job arriving together (line fit)"
     out.append(Row(NAME, metric, f"{slope:.2f} MB per job (r² {r2:.3f})"))
     cpu = [size.cpu_per_job for size in found]
-    out.append(Row(NAME, "CPU per job, largest size / smallest", f"{cpu[-1] / cpu[0]:.2f}x"))
+    # CPU time is counted in clock ticks (10 ms): a small smoke size may read as zero.
+    ratio = f"{cpu[-1] / cpu[0]:.2f}x" if cpu[0] > 0 else "n/a (smallest size under one clock tick)"
+    out.append(Row(NAME, "CPU per job, largest size / smallest", ratio))
     return out
 
 
