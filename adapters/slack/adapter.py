@@ -17,6 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.common import excerpt
 from adapters.slack.bolt import bolt_app
 from adapters.slack.buttons import SlackButtons
+from adapters.slack.deferral import Deferrer
 from adapters.slack.files import SlackFiles
 from adapters.slack.guard import Guard
 from adapters.slack.handlers import SlackHandlers
@@ -83,8 +84,9 @@ class SlackAdapter:
             guard=Guard(engine=engine, poster=self._poster, files=self._files),
             tasks=self._tasks,
             runner=JobRunner(poster=self._poster, links=engine),
+            deferrer=Deferrer(self._jobs, self._tasks.spawn),
         )
-        handlers = SlackHandlers(wiring, files=self._files, jobs=self._jobs)
+        handlers = SlackHandlers(wiring, files=self._files)
         handlers.register(self._app)
         SlackButtons(wiring).register(self._app)
         return handlers

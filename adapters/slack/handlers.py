@@ -15,14 +15,7 @@ from slack_sdk.errors import SlackApiError
 
 from adapters.common import APOLOGY, Route, route_message
 from adapters.slack.budgets import SlackBudgets, is_budget_command
-from adapters.slack.deferral import (
-    COMMAND,
-    EVENT,
-    Deferral,
-    bounded,
-    command_deferral,
-    event_deferral,
-)
+from adapters.slack.deferral import COMMAND, EVENT, command_deferral, event_deferral
 from adapters.slack.files import SlackFiles
 from adapters.slack.jobs import Wiring
 from adapters.slack.parsing import (
@@ -39,7 +32,7 @@ from adapters.slack.parsing import (
 )
 from adapters.slack.replies import tell
 from adapters.slack.text import literal, quoted
-from bot.engine import Deliver, JobHandler, JobQueue, QueueCallback
+from bot.engine import Deliver, QueueCallback
 from bot.errors import BotError
 from bot.models import Reply, ThreadKey
 
@@ -52,19 +45,16 @@ EMPTY_COMMAND = "Tell me what to draw, e.g. `/imagine a red fox in the snow --ar
 class SlackHandlers:
     """Turns mentions, thread replies, DMs and the /imagine command into engine jobs."""
 
-    def __init__(self, wiring: Wiring, *, files: SlackFiles, jobs: JobQueue) -> None:
+    def __init__(self, wiring: Wiring, *, files: SlackFiles) -> None:
         self._engine = wiring.engine
         self._poster = wiring.poster
         self._guard = wiring.guard
-        self._tasks = wiring.tasks
         self._runner = wiring.runner
         self._files = files
         self._budgets = SlackBudgets(wiring.engine)
-        self._jobs = jobs
-        # One handler per kind, whichever route a job takes to it.
-        self._kinds: dict[str, JobHandler] = {EVENT: self._event, COMMAND: self._command_job}
-        for kind, handler in self._kinds.items():
-            jobs.handle(kind, handler)
+        self._deferrer = wiring.deferrer
+        self._deferrer.handle(EVENT, self._event)
+        self._deferrer.handle(COMMAND, self._command_job)
         self.bot_user_id: str | None = None
 
     def register(self, app: AsyncApp) -> None:
@@ -79,7 +69,7 @@ class SlackHandlers:
         """Bolt acks an event once this returns: its job is deferred by then."""
         event = body.get("event") or {}
         thread = None
-        if self._jobs.shared:
+        if self._deferrer.shared:
             # Routed here first so that a message no job is for never makes a queue row, and
             # the job waits behind the other turns of its thread, whichever process runs them.
             if not is_user_post(event, bot_user_id=self.bot_user_id):
@@ -89,23 +79,7 @@ class SlackHandlers:
                 return
             thread = str(route.key)
         claims = _claim_ids(body, event) if event.get("channel") and event.get("ts") else ()
-        await self._defer(event_deferral(body, thread=thread, claims=claims))
-
-    async def _defer(self, job: Deferral) -> None:
-        """Hand the job to the queue; run it here when the queue cannot take it."""
-        payload = bounded(job.payload) if self._jobs.shared else job.payload
-        try:
-            if payload is not None:
-                queued = await self._jobs.defer(
-                    kind=job.kind, payload=payload, lock=job.lock, dedupe=job.dedupe
-                )
-                if not queued:
-                    logger.info("dropping %s: already handled (it waits in the queue)", job.what)
-                return
-            logger.warning("%s is too large to queue: answering it here", job.what)
-        except Exception:
-            logger.exception("could not queue %s: answering it here", job.what)
-        self._tasks.spawn(self._kinds[job.kind](job.payload), name=job.what)
+        await self._deferrer.defer(event_deferral(body, thread=thread, claims=claims))
 
     async def _event(self, body: dict[str, Any]) -> None:
         """An event's job, from its Events API body."""
@@ -187,7 +161,7 @@ class SlackHandlers:
             await ack(EMPTY_COMMAND)
             return
         await ack()
-        await self._defer(command_deferral(command))
+        await self._deferrer.defer(command_deferral(command))
 
     async def _command_job(self, command: dict[str, Any]) -> None:
         """/imagine's job, from the command's form: its reply URL outlives the request."""

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from adapters.common import Job, ResultLinks, run_and_deliver
+from adapters.slack.deferral import Deferrer
 from adapters.slack.guard import Guard
 from adapters.slack.parsing import PLATFORM, Place, message_id
 from adapters.slack.replies import FAILED, SUCCEEDED, WORKING, QueueNotice, SlackPoster
@@ -131,10 +132,12 @@ class JobRunner:
 
 @dataclass(frozen=True)
 class Wiring:
-    """What every listener works with: the engine, the poster, the checks, the background."""
+    """What every listener works with: the engine, the poster, the checks, the background,
+    and the hand-off of acknowledged work to the job queue."""
 
     engine: Engine
     poster: SlackPoster
     guard: Guard
     tasks: BackgroundTasks
     runner: JobRunner
+    deferrer: Deferrer

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bot.engine.access import AccessPolicy
 from bot.engine.admission import JobGate, QueueCallback, UserLimits
@@ -206,10 +206,12 @@ class Engine(EngineRecords, EngineProcess):
         *,
         user: str,
         roles: tuple[str, ...] = (),
+        claims: tuple[str, ...] = (),
         on_queued: QueueCallback | None = None,
         deliver: Deliver | None = None,
     ) -> Reply:
-        """The same inputs as that turn, a new result that becomes the head."""
+        """The same inputs as that turn, a new result that becomes the head; `claims` are
+        the click's ids, settled as the new turn is recorded."""
         with counting_refusals(self._observer):
             self._inflight.enter()
             again = await self._places.again(turn_id)
@@ -224,10 +226,12 @@ class Engine(EngineRecords, EngineProcess):
                 model=again.turn.model,
                 attachments=again.inputs,
                 parent=again.parent,
+                claims=claims,
                 size=again.turn.size,
                 roles=roles,
             )
-            return await self._runner.run(job, on_queued, deliver)
+            async with self._recording(again.key.platform, claims):
+                return await self._runner.run(job, on_queued, deliver)
 
     async def upscale(
         self,
@@ -235,6 +239,7 @@ class Engine(EngineRecords, EngineProcess):
         *,
         user: str,
         roles: tuple[str, ...] = (),
+        claims: tuple[str, ...] = (),
         on_queued: QueueCallback | None = None,
         deliver: Deliver | None = None,
     ) -> Reply:
@@ -245,7 +250,9 @@ class Engine(EngineRecords, EngineProcess):
             raise NothingToRefine(GONE)
         key = await self._places.key_of(turn)
         request = self.upscale_request(turn, key=key, user=user, roles=roles)
-        return await self.refine(request, on_queued=on_queued, deliver=deliver)
+        return await self.refine(
+            replace(request, claims=claims), on_queued=on_queued, deliver=deliver
+        )
 
     def upscale_request(
         self, turn: Turn, *, key: ThreadKey, user: str, roles: tuple[str, ...] = ()

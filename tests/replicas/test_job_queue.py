@@ -15,7 +15,10 @@ from typing import Any
 import asyncpg
 import pytest
 
+from tests.fakes.slack import block_action, view_submission
 from tests.fakes.slack.events import slash_command
+from tests.fakes.slack.harness import as_payload
+from tests.fakes.slack.workspace import json_param
 from tests.replicas.test_replicas import assert_answered_once, prompts, restarts, settled
 from tests.support.postgres import throwaway_database
 from tests.support.replicas import (
@@ -28,7 +31,10 @@ from tests.support.replicas import (
     let_others_through,
     mention,
     replica_group,
+    texts_in,
+    thread_of,
     until,
+    uploads_in,
 )
 
 STALLED_WITHIN = LEASE_SECONDS * 4 / 3 + 1 + LEASE_SECONDS + 10
@@ -44,12 +50,16 @@ async def database_url() -> AsyncIterator[str]:
 
 
 async def queued_job(world: World, payload: dict[str, Any]) -> list[str]:
-    """The statuses of the queue's jobs for this event (its dedupe key is its event id)."""
+    """The statuses of the queue's jobs for this delivery: an event's dedupe key is its event
+    id, a click's or a submitted form's its trigger id."""
+    if "event_id" in payload:
+        key = f"event:{payload['event_id']}"
+    else:
+        key = f"interaction:{payload['trigger_id']}"
     db = await asyncpg.connect(world.database_url, timeout=5)
     try:
         rows = await db.fetch(
-            "SELECT status::text FROM procrastinate_jobs WHERE queueing_lock = $1",
-            f"event:{payload['event_id']}",
+            "SELECT status::text FROM procrastinate_jobs WHERE queueing_lock = $1", key
         )
     finally:
         await db.close()
@@ -95,6 +105,62 @@ async def test_a_job_acknowledged_by_a_process_killed_at_once_is_answered_by_ano
     held.set()
 
 
+INSTRUCTION = "make it night"
+
+
+def click(world: World, payload: dict[str, Any], action: str) -> dict[str, Any]:
+    """A click on a button of the result in the mention's thread."""
+    [result] = [m for m in world.slack.thread_messages(CHANNEL, thread_of(payload)) if m.blocks]
+    [value] = {b["value"] for b in result.blocks[-1]["elements"] if b["action_id"] == action}
+    return block_action(action_id=action, value=value, message=as_payload(result), channel=CHANNEL)
+
+
+def submission(world: World) -> dict[str, Any]:
+    """The Refine form the bot opened last, submitted with INSTRUCTION typed in."""
+    view = json_param(world.slack.called("views.open")[-1].params["view"])
+    values = {"instruction": {"text": {"type": "plain_text_input", "value": INSTRUCTION}}}
+    return view_submission(view, values)
+
+
+@pytest.mark.parametrize("action", ["reroll", "refine"])
+async def test_a_click_acknowledged_by_a_process_killed_at_once_is_answered_by_another(
+    world: World, tmp_path: Any, action: str
+) -> None:
+    first, second = prompts(2, f"a banana to {action} after a crash")
+    asked, busy = mention(first), mention(second)
+    async with replica_group(tmp_path, world) as group:
+        [a] = await group.start("a", MAX_CONCURRENT_JOBS="1", MAX_QUEUE="0")
+        assert {d.status for d in await group.deliver(asked, [a])} == {200}
+        await until(lambda: settled(world, asked), within=20, what="the first image")
+        if action == "refine":
+            # The form opens at once, in the process clicked (a trigger id lasts 3 s).
+            await group.senders["a"].interaction(click(world, asked, "refine"))
+            await world.slack.wait_for("views.open")
+        # `a` busy with another job takes no other: the click's job stays in the queue.
+        held = hold_next(world.gpt)
+        assert {d.status for d in await group.deliver(busy, [a])} == {200}
+        await let_others_through(world.gpt, already=0)
+        clicked = submission(world) if action == "refine" else click(world, asked, action)
+        status, _ = await group.senders["a"].interaction(clicked)
+        assert status == 200
+        assert await queued_job(world, clicked) == ["todo"]
+        a.kill()
+        assert await a.exit_code(within=10) == -9
+
+        [b] = await group.start("b")
+        await until(lambda: len(uploads_in(world.slack, asked)) == 2, within=20, what="b answered")
+        said = texts_in(world.slack, asked)
+        if action == "reroll":
+            assert generations_for(world.gpt, first) == 2
+            assert sum("asked for a re-roll" in text for text in said) == 1
+        else:
+            assert generations_for(world.gpt, INSTRUCTION) == 1
+            assert sum(INSTRUCTION in text for text in said) == 1
+        assert await queued_job(world, clicked) == []  # done, and deleted as successful
+        assert "outcome=ok" in b.log()
+    held.set()
+
+
 def dropped(replicas: list[Replica]) -> int:
     return sum(replica.log().count("already handled") for replica in replicas)
 
@@ -112,7 +178,8 @@ async def test_an_event_delivered_to_every_replica_is_queued_once(
         assert_answered_once(world, payload, prompt)
         await until(lambda: dropped(replicas) >= 2, within=10, what="both repeats dropped")
         assert dropped(replicas) == 2
-        assert all("job worker: taking slack.event, slack.command" in r.log() for r in replicas)
+        taking = "job worker: taking slack.event, slack.command, slack.click, slack.form"
+        assert all(taking in r.log() for r in replicas)
 
 
 async def test_a_slash_command_sent_to_two_replicas_is_queued_and_answered_once(

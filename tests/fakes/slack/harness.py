@@ -13,7 +13,7 @@ from aiohttp import web
 
 from adapters.slack import SlackAdapter
 from bot.config import Settings
-from bot.engine import Engine
+from bot.engine import Engine, JobQueue
 from tests.fakes.local_server import serve_locally
 from tests.fakes.slack.events import (
     EventSender,
@@ -141,13 +141,20 @@ def slack_settings(fake: FakeSlack, *, socket_mode: bool = False, **overrides: A
 
 @asynccontextmanager
 async def running_slack(
-    *, fake: FakeSlack, engine: Engine, socket_mode: bool = False, **overrides: Any
+    *,
+    fake: FakeSlack,
+    engine: Engine,
+    socket_mode: bool = False,
+    jobs: JobQueue | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[SlackBot]:
     """Start the adapter (HTTP server on port 0, or Socket Mode) and stop it afterwards."""
     errors = _ErrorLog()
     logging.getLogger().addHandler(errors)
     adapter = SlackAdapter(
-        engine=engine, settings=slack_settings(fake, socket_mode=socket_mode, **overrides)
+        engine=engine,
+        settings=slack_settings(fake, socket_mode=socket_mode, **overrides),
+        jobs=jobs,
     )
     server = web.Application()
     adapter.mount(server)
