@@ -186,6 +186,15 @@ class SizeCost:
 
 
 @dataclass(frozen=True)
+class PendingImages:
+    """Images of one model and size being made now (pending turns): spent, not yet counted."""
+
+    model: str
+    size: str | None  # as the turns asked; None: the model's one or default size
+    images: int
+
+
+@dataclass(frozen=True)
 class UsageTotals:
     """Sums from the usage ledger."""
 

@@ -12,7 +12,17 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Protocol
 
-from bot.models import Budget, BudgetScope, Image, Thread, ThreadKey, Turn, Usage, UsageTotals
+from bot.models import (
+    Budget,
+    BudgetScope,
+    Image,
+    PendingImages,
+    Thread,
+    ThreadKey,
+    Turn,
+    Usage,
+    UsageTotals,
+)
 
 
 class Store(Protocol):
@@ -163,6 +173,12 @@ class Store(Protocol):
     ) -> UsageTotals:
         """Sums from the ledger for a user and/or a workspace since a day (inclusive), with
         the cost split by model and size."""
+
+    async def pending_images(
+        self, *, platform: str, workspace: str | None = None, user: str | None = None
+    ) -> list[PendingImages]:
+        """The images pending turns of a user and/or a workspace are making, by model and size:
+        what budgets count beside the ledger, which sees a turn only once it is finished."""
 
     async def record_possibly_billed(
         self, *, platform: str, workspace: str, user: str, calls: int

@@ -7,7 +7,17 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 
-from bot.models import Budget, BudgetScope, Image, Thread, ThreadKey, Turn, Usage, UsageTotals
+from bot.models import (
+    Budget,
+    BudgetScope,
+    Image,
+    PendingImages,
+    Thread,
+    ThreadKey,
+    Turn,
+    Usage,
+    UsageTotals,
+)
 from storage import memory_ownership as ownership
 from storage import memory_records as records
 from storage import memory_tables as tables
@@ -226,6 +236,14 @@ class MemoryStore:
         the cost split by model and size."""
         return usage_ledger.usage_totals(
             await self._enter(), platform=platform, workspace=workspace, user=user, since=since
+        )
+
+    async def pending_images(
+        self, *, platform: str, workspace: str | None = None, user: str | None = None
+    ) -> list[PendingImages]:
+        """The images pending turns of a user and/or a workspace are making, by model and size."""
+        return usage_ledger.pending_images(
+            await self._enter(), platform=platform, workspace=workspace, user=user
         )
 
     async def record_possibly_billed(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 from datetime import date, datetime
 
-from bot.models import Budget, BudgetScope, SizeCost, UsageTotals
+from bot.models import Budget, BudgetScope, PendingImages, SizeCost, TurnStatus, UsageTotals
 from storage.ledger import SCOPES, UNATTRIBUTED, ordered
 from storage.memory_tables import BudgetKey, LedgerKey, Tables, add_totals, count
 from storage.times import utc_day
@@ -33,6 +34,22 @@ def usage_totals(
         for (model, size), spent in lines.items()
     )
     return replace(total, by_size=by_size)
+
+
+def pending_images(
+    tables: Tables, *, platform: str, workspace: str | None, user: str | None
+) -> list[PendingImages]:
+    found: Counter[tuple[str, str | None]] = Counter()
+    for row in tables.turns.values():
+        turn = row.turn
+        if (
+            turn.status is TurnStatus.PENDING
+            and row.platform == platform
+            and user in (None, turn.user)
+            and workspace in (None, tables.threads[turn.thread_id].workspace)
+        ):
+            found[(turn.model, turn.size)] += 1
+    return [PendingImages(model, size, images) for (model, size), images in found.items()]
 
 
 def record_possibly_billed(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from bot.models import Budget, BudgetScope, SizeCost, Usage, UsageTotals
+from bot.models import Budget, BudgetScope, PendingImages, SizeCost, Usage, UsageTotals
 from storage.ledger import UNATTRIBUTED, ordered, scope_rank
 from storage.postgres_queries import Db
 
@@ -48,18 +48,14 @@ async def record_possibly_billed(
 async def usage_totals(
     db: Db, *, platform: str, workspace: str | None, user: str | None, since: date
 ) -> UsageTotals:
-    conditions = ["platform = $1", "day >= $2"]
     params: list[object] = [platform, since]
-    for column, value in (("user_id", user), ("workspace", workspace)):
-        if value is not None:
-            params.append(value)
-            conditions.append(f"{column} = ${len(params)}")
+    where = _where(["platform = $1", "day >= $2"], params, user_id=user, workspace=workspace)
     # One line per model and size; the totals are their sums, so the ledger is read once.
     rows = await db.fetch(
         "SELECT model, size, sum(jobs)::bigint AS jobs, sum(images)::bigint AS images,"
         " sum(input_tokens)::bigint AS input_tokens, sum(output_tokens)::bigint AS output_tokens,"
         " sum(cost_usd) AS cost_usd, sum(possibly_billed)::bigint AS possibly_billed"
-        f" FROM usage_ledger WHERE {' AND '.join(conditions)} GROUP BY model, size",
+        f" FROM usage_ledger WHERE {where} GROUP BY model, size",
         *params,
     )
     return UsageTotals(
@@ -74,6 +70,31 @@ async def usage_totals(
         ),
         possibly_billed=sum(row["possibly_billed"] for row in rows),
     )
+
+
+async def pending_images(
+    db: Db, *, platform: str, workspace: str | None, user: str | None
+) -> list[PendingImages]:
+    params: list[object] = [platform]
+    filters = {"t.user_id": user, "th.workspace": workspace}
+    where = _where(["t.status = 'pending'", "t.platform = $1"], params, **filters)
+    # Pending turns are few: the partial index on them is all this reads of the turns.
+    rows = await db.fetch(
+        "SELECT t.model, t.size, count(*) AS images FROM turns t"
+        " JOIN threads th ON th.id = t.thread_id"
+        f" WHERE {where} GROUP BY t.model, t.size",
+        *params,
+    )
+    return [PendingImages(row["model"], row["size"], row["images"]) for row in rows]
+
+
+def _where(conditions: list[str], params: list[object], **filters: str | None) -> str:
+    """The conditions, and `column = $n` for each filter given a value (appended to params)."""
+    for column, value in filters.items():
+        if value is not None:
+            params.append(value)
+            conditions.append(f"{column} = ${len(params)}")
+    return " AND ".join(conditions)
 
 
 async def set_budget(

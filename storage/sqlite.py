@@ -6,7 +6,17 @@ import logging
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from bot.models import Budget, BudgetScope, Image, Thread, ThreadKey, Turn, Usage, UsageTotals
+from bot.models import (
+    Budget,
+    BudgetScope,
+    Image,
+    PendingImages,
+    Thread,
+    ThreadKey,
+    Turn,
+    Usage,
+    UsageTotals,
+)
 from storage import sqlite_ownership as ownership
 from storage import sqlite_queries as queries
 from storage import sqlite_records as records
@@ -194,6 +204,14 @@ class SqliteStore(SqliteFile):
             usage_ledger.usage_totals, platform=platform, workspace=workspace, user=user,
             since=since,
         )  # fmt: skip
+
+    async def pending_images(
+        self, *, platform: str, workspace: str | None = None, user: str | None = None
+    ) -> list[PendingImages]:
+        """The images pending turns of a user and/or a workspace are making, by model and size."""
+        return await self._read(
+            usage_ledger.pending_images, platform=platform, workspace=workspace, user=user
+        )
 
     async def record_possibly_billed(
         self, *, platform: str, workspace: str, user: str, calls: int

@@ -6,7 +6,7 @@ import sqlite3
 from datetime import date, datetime
 from typing import Any
 
-from bot.models import Budget, BudgetScope, SizeCost, Usage, UsageTotals
+from bot.models import Budget, BudgetScope, PendingImages, SizeCost, Usage, UsageTotals
 from storage.ledger import UNATTRIBUTED, ledger_size, ordered, scope_rank
 from storage.times import utc_day
 
@@ -64,17 +64,13 @@ def usage_totals(
     user: str | None,
     since: date,
 ) -> UsageTotals:
-    conditions = ["platform = ?", "day >= ?"]
     params: list[Any] = [platform, since.isoformat()]
-    for column, value in (("user_id", user), ("workspace", workspace)):
-        if value is not None:
-            conditions.append(f"{column} = ?")
-            params.append(value)
+    where = _where(["platform = ?", "day >= ?"], params, user_id=user, workspace=workspace)
     # One line per model and size; the totals are their sums, so the ledger is read once.
     rows = db.execute(
         "SELECT model, size, sum(jobs), sum(images), sum(input_tokens), sum(output_tokens),"
-        f" sum(cost_usd), sum(possibly_billed) FROM usage_ledger"
-        f" WHERE {' AND '.join(conditions)} GROUP BY model, size",
+        f" sum(cost_usd), sum(possibly_billed) FROM usage_ledger WHERE {where}"
+        " GROUP BY model, size",
         params,
     ).fetchall()
     return UsageTotals(
@@ -86,6 +82,30 @@ def usage_totals(
         by_size=ordered(SizeCost(row[0], row[1], row[3], float(row[6])) for row in rows),
         possibly_billed=sum(row[7] for row in rows),
     )
+
+
+def pending_images(
+    db: sqlite3.Connection, *, platform: str, workspace: str | None, user: str | None
+) -> list[PendingImages]:
+    params: list[Any] = [platform]
+    filters = {"t.user_id": user, "th.workspace": workspace}
+    where = _where(["t.status = 'pending'", "t.platform = ?"], params, **filters)
+    # Pending turns are few: the partial index on them is all this reads of the turns.
+    rows = db.execute(
+        "SELECT t.model, t.size, count(*) FROM turns t JOIN threads th ON th.id = t.thread_id"
+        f" WHERE {where} GROUP BY t.model, t.size",
+        params,
+    ).fetchall()
+    return [PendingImages(row[0], row[1], row[2]) for row in rows]
+
+
+def _where(conditions: list[str], params: list[Any], **filters: str | None) -> str:
+    """The conditions, and `column = ?` for each filter given a value (appended to params)."""
+    for column, value in filters.items():
+        if value is not None:
+            conditions.append(f"{column} = ?")
+            params.append(value)
+    return " AND ".join(conditions)
 
 
 def set_budget(

@@ -2,19 +2,22 @@
 
 A user's own budget wins; without one the largest budget among the user's roles applies
 (a role grants each member that much), then the default per-user budget. The workspace's
-budget limits everyone in it together. Spending is read from the store's ledger, so every
-process sharing the store sees the same month.
+budget limits everyone in it together. Spending is read from the store's ledger, plus the
+images pending turns are making, so every process sharing the store sees the same month and
+jobs running now count before they finish.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Protocol
 
 from bot.errors import AccessDenied, BadArgument, BudgetExceeded
-from bot.models import Budget, BudgetScope, UsageTotals
+from bot.models import Budget, BudgetScope, PendingImages, UsageTotals
 
 USAGE = (
     "budget (show them) | budget user|role ID USD | budget workspace USD | "
@@ -58,6 +61,25 @@ class BudgetStore(Protocol):
 
     async def budgets(self, *, platform: str, workspace: str) -> list[Budget]: ...
 
+    async def pending_images(
+        self, *, platform: str, workspace: str | None = None, user: str | None = None
+    ) -> list[PendingImages]: ...
+
+
+Pricing = Callable[[str, "str | None"], float]
+"""The price of one image of a model at a size (None: its default size), in USD."""
+
+
+@dataclass(frozen=True)
+class _Applying:
+    """The budgets that limit one job: the asker's own (or their roles') and the workspace's."""
+
+    platform: str
+    workspace: str
+    user: str
+    mine: float | None
+    shared: float | None
+
 
 def parse_change(words: Sequence[str]) -> BudgetChange | None:
     """`user|role ID USD|off` or `workspace USD|off` after the word budget; None: show them."""
@@ -95,31 +117,73 @@ class Budgets:
         self,
         store: BudgetStore,
         *,
+        price: Pricing,
         defaults: BudgetDefaults | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
+        self._price = price
         self._defaults = defaults or BudgetDefaults()
         self._clock = clock
+        self._one_at_a_time = asyncio.Lock()
 
     async def check(
         self, *, platform: str, workspace: str, user: str, roles: Sequence[str], cost_usd: float
     ) -> None:
         """Refuse with BudgetExceeded when the cost would pass a budget that applies."""
+        applying = await self._applying(platform, workspace, user=user, roles=roles)
+        if applying is not None:
+            await self._within(applying, cost_usd)
+
+    @contextlib.asynccontextmanager
+    async def admitting(
+        self, *, platform: str, workspace: str, user: str, roles: Sequence[str], cost_usd: float
+    ) -> AsyncIterator[None]:
+        """Check, then check no other job of this process until the block ends.
+
+        The job records its turns inside the block, and a pending turn counts as spent: jobs
+        arriving together are counted one after another, so together they stay within the
+        budget. Where no budget applies nothing waits.
+        """
+        applying = await self._applying(platform, workspace, user=user, roles=roles)
+        if applying is None:
+            yield
+            return
+        async with self._one_at_a_time:
+            await self._within(applying, cost_usd)
+            yield
+
+    async def _applying(
+        self, platform: str, workspace: str, *, user: str, roles: Sequence[str]
+    ) -> _Applying | None:
         set_here = await self._store.budgets(platform=platform, workspace=workspace)
         mine = _user_budget(set_here, user=user, roles=roles, default=self._defaults.user_usd)
         shared = _workspace_budget(set_here, default=self._defaults.workspace_usd)
         if mine is None and shared is None:
-            return
+            return None
+        return _Applying(platform, workspace, user, mine=mine, shared=shared)
+
+    async def _within(self, applying: _Applying, cost_usd: float) -> None:
         since = _month_start(self._clock())
-        if mine is not None:
-            spent = await self._store.usage_totals(platform=platform, user=user, since=since)
-            _within(mine, spent.cost_usd, cost_usd, whose="your")
-        if shared is not None:
-            spent = await self._store.usage_totals(
-                platform=platform, workspace=workspace, since=since
-            )
-            _within(shared, spent.cost_usd, cost_usd, whose="this workspace's")
+        platform = applying.platform
+        if applying.mine is not None:
+            spent = await self._spent(platform, user=applying.user, since=since)
+            _refuse_over(applying.mine, spent, cost_usd, whose="your")
+        if applying.shared is not None:
+            spent = await self._spent(platform, workspace=applying.workspace, since=since)
+            _refuse_over(applying.shared, spent, cost_usd, whose="this workspace's")
+
+    async def _spent(
+        self, platform: str, *, since: date, user: str | None = None, workspace: str | None = None
+    ) -> float:
+        """The month's ledger and the images being made now, in any process."""
+        ledger = await self._store.usage_totals(
+            platform=platform, workspace=workspace, user=user, since=since
+        )
+        flights = await self._store.pending_images(
+            platform=platform, workspace=workspace, user=user
+        )
+        return ledger.cost_usd + sum(self._price(f.model, f.size) * f.images for f in flights)
 
     async def change(
         self, change: BudgetChange, *, platform: str, workspace: str, admin: bool
@@ -178,7 +242,7 @@ def _workspace_budget(budgets: Sequence[Budget], *, default: float) -> float | N
     return shared[0] if shared else (default or None)
 
 
-def _within(budget: float, spent: float, cost: float, *, whose: str) -> None:
+def _refuse_over(budget: float, spent: float, cost: float, *, whose: str) -> None:
     # A hundredth of a cent of slack: prices are floats and a budget met exactly is allowed.
     if spent + cost > budget + 1e-4:
         raise BudgetExceeded(whose=whose, budget_usd=budget, spent_usd=spent, cost_usd=cost)

@@ -80,7 +80,12 @@ class Engine(EngineRecords, EngineProcess):
             models=self._options.models,
             allowed_models=self._options.allowed_models,
         )
-        self._budgets = Budgets(store, defaults=self._options.budgets)
+        models = self._options.models
+        self._budgets = Budgets(
+            store,
+            price=lambda model, size: models.get(model).price(size),
+            defaults=self._options.budgets,
+        )
         self._leases = Leases(
             store, owner=self._options.instance, lease=self._options.lease_seconds
         )

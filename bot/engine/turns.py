@@ -192,23 +192,21 @@ class TurnRunner:
             stored_as=current[0].sha256,
         )
 
-    async def _admit(self, job: Job, caps: ModelCapabilities) -> None:
-        """The budgets for the whole job, then each image counted as a job by the limits."""
-        await self._budgets.check(
+    async def _run(self, job: Job, on_queued: QueueCallback | None, *, head: bool) -> Reply:
+        caps = self._models.get(job.model)
+        upstream = await self._request_for(job, caps)
+        check_request(upstream, api=self._api, models=self._models)
+        # The budgets for the whole job, then each image counted as a job by the limits; its
+        # pending turns are recorded before another job of this process is checked.
+        async with self._budgets.admitting(
             platform=job.key.platform,
             workspace=job.key.workspace,
             user=job.user,
             roles=job.roles,
             cost_usd=caps.price(job.size) * job.count,
-        )
-        await self._user_limits.admit(platform=job.key.platform, user=job.user, jobs=job.count)
-
-    async def _run(self, job: Job, on_queued: QueueCallback | None, *, head: bool) -> Reply:
-        caps = self._models.get(job.model)
-        upstream = await self._request_for(job, caps)
-        check_request(upstream, api=self._api, models=self._models)
-        await self._admit(job, caps)
-        turns = await self._recorder.start(job)
+        ):
+            await self._user_limits.admit(platform=job.key.platform, user=job.user, jobs=job.count)
+            turns = await self._recorder.start(job)
         try:
             batch = await self._maker.make(
                 upstream, count=job.count, per_call=caps.max_candidates, on_queued=on_queued

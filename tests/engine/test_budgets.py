@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import UTC, date, datetime
 
@@ -12,6 +13,7 @@ from bot.engine.budgets import Budgets
 from bot.errors import AccessDenied, BadArgument, BudgetExceeded
 from bot.models import BudgetScope
 from storage.memory import MemoryStore
+from tests.fakes.generator import Script
 from tests.support.engine import fast_engine, request
 
 FLASH = "gemini-3.1-flash-image"  # 1K $0.067, 4K $0.151
@@ -38,6 +40,32 @@ async def test_a_users_default_budget_refuses_the_job_that_would_pass_it() -> No
         await engine.imagine(request("t4", "a fox", user="UBOB"))
     assert len(generator.calls) == 3
     assert "$0.13 is spent" in refused.value.user_message
+
+
+async def test_jobs_arriving_together_stay_within_the_budget_between_them() -> None:
+    # 0.15 holds two images at $0.067: five jobs at once must not all pass a check that
+    # reads the ledger before any of them is finished.
+    release = asyncio.Event()
+    async with fast_engine(options=options(user_usd=0.15), max_concurrent=5) as (
+        engine,
+        store,
+        generator,
+    ):
+        generator.queue(*(Script(release=release) for _ in range(5)))
+        jobs = [asyncio.create_task(engine.imagine(request(f"t{n}", "a fox"))) for n in range(5)]
+        await generator.wait_for_calls(2)
+        async with asyncio.timeout(5):
+            while sum(job.done() for job in jobs) < 3:  # noqa: ASYNC110 - other tasks end them
+                await asyncio.sleep(0.01)
+        refused = [job for job in jobs if job.done()]
+        assert len(refused) == 3
+        assert all(isinstance(job.exception(), BudgetExceeded) for job in refused)
+        [image_at] = await store.pending_images(platform="slack", user="UALICE")
+        assert image_at.images == 2
+        release.set()
+        results = await asyncio.gather(*jobs, return_exceptions=True)
+    assert sum(not isinstance(result, BaseException) for result in results) == 2
+    assert len(generator.calls) == 2
 
 
 async def test_the_estimate_counts_every_image_at_its_size() -> None:
@@ -118,7 +146,12 @@ async def test_spending_resets_with_the_month() -> None:
     now = [datetime(2026, 11, 30, 23, 0, tzinfo=UTC)]
     store = MemoryStore(clock=lambda: now[0])
     await store.open()
-    budgets = Budgets(store, defaults=BudgetDefaults(user_usd=0.07), clock=lambda: now[0])
+    budgets = Budgets(
+        store,
+        price=lambda _model, _size: 0.067,
+        defaults=BudgetDefaults(user_usd=0.07),
+        clock=lambda: now[0],
+    )
     async with fast_engine(store=store, options=options()) as (engine, _, _generator):
         await engine.imagine(request("t1", "a fox"))
         with pytest.raises(BudgetExceeded):

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.models import Budget, BudgetScope, SizeCost, Usage, UsageTotals
+from bot.models import Budget, BudgetScope, PendingImages, SizeCost, Usage, UsageTotals
 from storage.base import Store
 from tests.support.store import (
     OWNER,
@@ -175,6 +175,31 @@ async def test_possibly_billed_calls_are_counted_from_results_and_from_failures(
 
 def _budget(scope: BudgetScope, subject: str, usd: float, workspace: str = "T1") -> Budget:
     return Budget("slack", workspace, scope, subject, usd)
+
+
+async def test_images_in_flight_are_the_pending_turns_by_model_and_size(store: Store) -> None:
+    t1 = await new_thread(store, "a", workspace="T1")
+    t2 = await new_thread(store, "b", workspace="T2")
+    other = await new_thread(store, "c", platform="discord", workspace="T1")
+    for _ in range(2):
+        await pending_turn(store, t1.id, model=PRO, size="4K")
+    await pending_turn(store, t1.id, model=FLASH, user="U2")
+    await pending_turn(store, t2.id, model=PRO, size="4K")
+    await pending_turn(store, other.id, model=PRO, size="4K")
+    await done_turn(store, t1.id, model=PRO, size="4K", cost_usd=0.24)  # in the ledger now
+    failed = await pending_turn(store, t1.id, model=PRO, size="2K")
+    await store.fail_turn(failed.id, error="no")
+
+    def flights(found: list[PendingImages]) -> set[tuple[str, str | None, int]]:
+        return {(f.model, f.size, f.images) for f in found}
+
+    workspace = await store.pending_images(platform="slack", workspace="T1")
+    assert flights(workspace) == {(PRO, "4K", 2), (FLASH, None, 1)}
+    assert flights(await store.pending_images(platform="slack", user="U1")) == {(PRO, "4K", 3)}
+    both = await store.pending_images(platform="slack", workspace="T2", user="U1")
+    assert flights(both) == {(PRO, "4K", 1)}
+    assert await store.pending_images(platform="slack", user="U3") == []
+    assert flights(await store.pending_images(platform="discord")) == {(PRO, "4K", 1)}
 
 
 async def test_budgets_are_set_replaced_and_removed(store: Store) -> None:
