@@ -19,6 +19,7 @@ from PIL import Image as Pil
 from bot.engine import Engine, JobGate, UserLimits
 from bot.errors import DamagedImage, NotAnImage, ShuttingDown, TooManyImages
 from bot.images import ImageWorkers, normalise, normalise_all, verify_output
+from bot.images.workers import KEPT_BLOCKS
 from bot.models import Attachment, Image
 from storage.memory import MemoryStore
 from tests.fakes.generator import FakeGenerator, Script
@@ -100,6 +101,22 @@ async def test_a_photo_is_converted_in_a_worker_process_exactly_as_in_a_thread()
         await workers.aclose()
     assert image == await normalise(photo, accepted=ACCEPTED)
     assert decode(image).size == (900, 1200)
+
+
+def _blocks_kept() -> int:
+    from PIL import _imaging
+
+    return int(_imaging.get_blocks_max())
+
+
+async def test_a_worker_keeps_freed_pixel_blocks_for_its_next_image() -> None:
+    """Pillow's default hands each image's memory back; a worker keeps a few blocks."""
+    workers = ImageWorkers(1)
+    try:
+        assert await workers.run(_blocks_kept) == KEPT_BLOCKS > 0
+    finally:
+        await workers.aclose()
+    assert _blocks_kept() == 0  # this process (the bot's own) keeps Pillow's default
 
 
 async def test_a_small_png_that_passes_as_it_is_never_reaches_a_worker() -> None:
