@@ -28,7 +28,7 @@ from bot.engine import (
     UserLimits,
 )
 from bot.errors import BotError, ConfigError
-from bot.images import ImageWorkers
+from bot.images import ImageWorkers, few_arenas
 from bot.ops import (
     FileRoute,
     Health,
@@ -337,6 +337,7 @@ def run(settings: Settings, *, role: Role = Role.ALL) -> int:
     """`python -m bot run`: log, plan, serve; an unexpected error is logged and exits 1."""
     configure_logging(settings)
     plan_run(settings, role=role)  # nothing to run is refused before the loop starts
+    few_arenas()  # before the loop's threads exist
     try:
         return asyncio.run(serve(settings, role=role))
     except BotError:

@@ -25,7 +25,8 @@ SURFACES: dict[str, set[str]] = {
         "error_status", "open_client", "reference_part", "restore_parts",
     },
     "bot.images": {
-        "DAMAGED", "ImageWorkers", "LABELS", "MAX_IMAGE_BYTES", "MAX_PIXELS", "MAX_SIDE",
+        "DAMAGED", "ImageWorkers",
+        "few_arenas", "LABELS", "MAX_IMAGE_BYTES", "MAX_PIXELS", "MAX_SIDE",
         "MAX_SOURCE_PIXELS", "PREVIEW_TYPES", "Preview", "normalise", "normalise_all", "preview",
         "sniff", "verify_output",
     },

@@ -7,6 +7,7 @@ a platform's upload limit gets a preview within it.
 
 from __future__ import annotations
 
+from bot.images.allocator import few_arenas
 from bot.images.budget import MAX_IMAGE_BYTES, MAX_PIXELS, MAX_SIDE, MAX_SOURCE_PIXELS
 from bot.images.formats import LABELS, sniff
 from bot.images.pipeline import DAMAGED, normalise, normalise_all
@@ -24,6 +25,7 @@ __all__ = [
     "PREVIEW_TYPES",
     "ImageWorkers",
     "Preview",
+    "few_arenas",
     "normalise",
     "normalise_all",
     "preview",

@@ -9,7 +9,6 @@ photo per worker in flight, so a burst waits its turn instead of crowding the lo
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import os
 import signal
@@ -23,6 +22,7 @@ from typing import Any, ParamSpec, TypeVar
 from PIL import Image as Pil
 
 from bot.errors import BotError, ShuttingDown
+from bot.images.allocator import keep_freed_memory
 
 logger = logging.getLogger(__name__)
 
@@ -34,13 +34,6 @@ T = TypeVar("T")
 # hundreds of them.
 LIGHT_PIXELS = 512 * 512
 LIGHT_BYTES = 256 * 1024
-
-KEPT_BLOCKS = 4
-"""Pillow's freed pixel blocks a worker keeps for its next image (each at most 16 MiB)."""
-KEPT_HEAP_BYTES = 64 * 1024 * 1024
-"""Free memory at the top of a worker's heap it keeps rather than trims."""
-_MMAP_FROM_BYTES = 32 * 1024 * 1024  # larger buffers (a 4K canvas) still go back at once
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's <malloc.h>
 
 ExecutorFactory = Callable[[int], Executor]
 """Builds the pool for a number of workers (tests pass one that runs in threads)."""
@@ -172,27 +165,7 @@ def _prepare_worker() -> None:
     # bot.images is imported already (this function was unpickled from it); the plugins of
     # the common formats are not until the first image is opened.
     Pil.preinit()
-    _keep_freed_memory()
-
-
-def _keep_freed_memory() -> None:
-    """Let a worker reuse the memory of one image for the next.
-
-    By default both Pillow and glibc hand a large buffer back to the kernel when it is freed,
-    so the next image of the same size faults every page in again (thousands per result
-    checked). A worker does the same few sizes of work over and over: it keeps what it freed,
-    up to a bound, instead.
-    """
-    from PIL import _imaging  # Pillow's C core: its allocator's settings live there only
-
-    _imaging.set_blocks_max(KEPT_BLOCKS)
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return  # not glibc: its defaults stay
-    mallopt(_M_TRIM_THRESHOLD, KEPT_HEAP_BYTES)
-    mallopt(_M_MMAP_THRESHOLD, _MMAP_FROM_BYTES)
+    keep_freed_memory()
 
 
 def _exit_with_parent() -> None:

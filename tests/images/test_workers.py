@@ -7,6 +7,8 @@ import dataclasses
 import functools
 import multiprocessing
 import os
+import platform
+import subprocess
 import sys
 from collections.abc import Callable
 from concurrent.futures import BrokenExecutor, Executor, Future, ThreadPoolExecutor
@@ -19,7 +21,7 @@ from PIL import Image as Pil
 from bot.engine import Engine, JobGate, UserLimits
 from bot.errors import DamagedImage, NotAnImage, ShuttingDown, TooManyImages
 from bot.images import ImageWorkers, normalise, normalise_all, verify_output
-from bot.images.workers import KEPT_BLOCKS
+from bot.images.allocator import KEPT_BLOCKS
 from bot.models import Attachment, Image
 from storage.memory import MemoryStore
 from tests.fakes.generator import FakeGenerator, Script
@@ -117,6 +119,16 @@ async def test_a_worker_keeps_freed_pixel_blocks_for_its_next_image() -> None:
     finally:
         await workers.aclose()
     assert _blocks_kept() == 0  # this process (the bot's own) keeps Pillow's default
+
+
+def test_the_main_process_can_be_held_to_a_few_malloc_arenas() -> None:
+    # In a process of its own: the setting is the whole process's, for the rest of its life.
+    code = "from bot.images import few_arenas; print(few_arenas())"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ("True" if platform.libc_ver()[0] == "glibc" else "False")
 
 
 async def test_a_small_png_that_passes_as_it_is_never_reaches_a_worker() -> None:
