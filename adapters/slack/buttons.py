@@ -165,7 +165,8 @@ class SlackButtons:
             await ack(response_action="errors", errors={INSTRUCTION_BLOCK: ELSEWHERE})
             return
         await ack()
-        await self._deferrer.defer(refine_deferral(body, form.origin, team=team_of(body)))
+        job = refine_deferral(body, form.origin, team=team_of(body), trigger_id=form.trigger_id)
+        await self._deferrer.defer(job)
 
     async def _refine_job(self, body: dict[str, Any]) -> None:
         """A submitted form's job, from its payload (read as untrusted again)."""

@@ -80,18 +80,19 @@ def click_deferral(body: dict[str, Any], click: Click, *, upscale: bool) -> Defe
     )
 
 
-def refine_deferral(body: dict[str, Any], origin: Origin, *, team: str) -> Deferral:
+def refine_deferral(
+    body: dict[str, Any], origin: Origin, *, team: str, trigger_id: str | None
+) -> Deferral:
     """A submitted Refine form's job: in line behind its thread's turns, one per submission."""
     view = body.get("view")
     kept: dict[str, Any] = {k: body[k] for k in ("user", "team", "trigger_id") if k in body}
     if isinstance(view, dict):
         kept["view"] = {key: view[key] for key in ("private_metadata", "state") if key in view}
-    trigger = body.get("trigger_id")
     return Deferral(
         kind=FORM,
         payload=kept,
         lock=_thread_lock(origin, team),
-        dedupe=interaction_claim(trigger if isinstance(trigger, str) else None),
+        dedupe=interaction_claim(trigger_id),
         what=f"slack refine {origin}",
     )
 
