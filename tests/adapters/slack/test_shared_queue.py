@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from bot.engine import JobHandler
+from bot.engine import InProcessQueue
 from tests.conftest import EngineFactory
 from tests.fakes.gptproto import FakeGptProto
 from tests.fakes.slack import FakeSlack
@@ -27,16 +27,14 @@ class Queued:
     dedupe: str | None
 
 
-@dataclass
-class SharedQueue:
+class SharedQueue(InProcessQueue):
     """The shared side of the JobQueue port in memory: a job runs when the test runs it."""
 
     shared = True
-    handlers: dict[str, JobHandler] = field(default_factory=dict)
-    jobs: list[Queued] = field(default_factory=list)
 
-    def handle(self, kind: str, handler: JobHandler) -> None:
-        self.handlers[kind] = handler
+    def __init__(self) -> None:
+        super().__init__(_nothing_runs_here)
+        self.jobs: list[Queued] = []
 
     async def defer(
         self,
@@ -51,19 +49,12 @@ class SharedQueue:
 
     async def run(self, job: Queued) -> None:
         """What a worker in any process does with the row."""
-        await self.handlers[job.kind](json.loads(job.payload))
+        await self._handlers[job.kind](json.loads(job.payload))
 
-    async def open(self) -> None:
-        return None
 
-    async def start(self) -> None:
-        return None
-
-    async def stop(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
+def _nothing_runs_here(work: Coroutine[Any, Any, None], *, name: str) -> bool:
+    work.close()
+    raise AssertionError(f"{name} was started in process instead of queued")
 
 
 @pytest.fixture
